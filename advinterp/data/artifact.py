@@ -1,0 +1,126 @@
+"""The dataset artifact: an :class:`AttributeIndex` plus its images in one zarr store.
+
+Schema (all per-sample arrays sharded along axis 0):
+
+==================  ===============  =========================================
+array               shape / dtype    meaning
+==================  ===============  =========================================
+images              (N,3,S,S) f32    pixels in [0, 1]
+labels              (N,) i64         class index
+split               (N,) i8          0 train, 1 val, 2 test
+image_attributes    (N,A) u8         per-image attribute labels (if known)
+class_attributes    (C,A) f32        class-attribute matrix in [0, 1]
+box_offsets         (N+1,) i64       boxes of image i: rows offsets[i]:offsets[i+1]
+box_xyxy            (M,4) f32        part boxes, fractions of width/height
+box_part            (M,) i64         part index
+box_attributes      (M,A) u8         attributes visible in the box
+==================  ===============  =========================================
+
+Group attrs hold the class, attribute and part names and the dataset's provenance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from advinterp.data.dataset import AttributeIndex, ImageSource, PartBoxes
+from advinterp.progress import track
+from advinterp.store import create_array, create_group, open_store, shard_slices, write_array
+
+REQUIRED = {"images": 4, "labels": 1, "split": 1, "class_attributes": 2}
+
+
+def write_dataset(
+    path: Path | str,
+    index: AttributeIndex,
+    source: ImageSource,
+    chunk_size: int,
+    provenance: dict[str, Any],
+) -> zarr.Group:
+    """Write index and images to a new store at ``path``, one shard of images at a time."""
+    n, S = index.num_samples, source.image_size
+    group = create_group(
+        path,
+        {
+            "name": index.name,
+            "class_names": index.class_names,
+            "attribute_names": index.attribute_names,
+            "part_names": index.part_names,
+            "sample_ids": index.sample_ids,
+            "params": provenance,
+        },
+    )
+    images = create_array(
+        group,
+        "images",
+        (n, 3, S, S),
+        "float32",
+        dims=("sample", "channel", "y", "x"),
+        chunk_size=chunk_size,
+        attrs={"range": [0.0, 1.0], "units": "RGB intensity"},
+    )
+    for sl in track(shard_slices(n, chunk_size), desc="images", unit="shard"):
+        images[sl] = source.load(range(sl.start, sl.stop))
+    write_array(group, "labels", index.labels.astype(np.int64), dims=("sample",), chunk_size=chunk_size)
+    write_array(
+        group, "split", index.split.astype(np.int8), dims=("sample",), chunk_size=chunk_size,
+        attrs={"codes": {"train": 0, "val": 1, "test": 2}},
+    )
+    C, A = index.class_attributes.shape
+    write_array(
+        group, "class_attributes", index.class_attributes.astype(np.float32),
+        dims=("class", "attribute"), chunk_size=max(C, 1), attrs={"range": [0.0, 1.0]},
+    )
+    if index.image_attributes is not None:
+        write_array(
+            group, "image_attributes", index.image_attributes.astype(np.uint8),
+            dims=("sample", "attribute"), chunk_size=chunk_size,
+        )
+    if index.boxes is not None:
+        b = index.boxes
+        m_chunk = max(1, min(len(b.part), 4096))
+        write_array(group, "box_offsets", b.offsets.astype(np.int64), dims=("sample",), chunk_size=chunk_size)
+        write_array(
+            group, "box_xyxy", b.xyxy.astype(np.float32), dims=("box", "coord"),
+            chunk_size=m_chunk, attrs={"units": "fraction of width/height", "order": "x0,y0,x1,y1"},
+        )
+        write_array(group, "box_part", b.part.astype(np.int64), dims=("box",), chunk_size=m_chunk)
+        write_array(
+            group, "box_attributes", b.attributes.astype(np.uint8), dims=("box", "attribute"),
+            chunk_size=m_chunk,
+        )
+    return group
+
+
+def open_dataset(path: Path | str) -> zarr.Group:
+    """Open a dataset store, checking its schema."""
+    return open_store(path, REQUIRED)
+
+
+def read_index(group: zarr.Group) -> AttributeIndex:
+    """Everything but the pixels, read into memory."""
+    attrs = group.attrs
+    boxes = None
+    if "box_offsets" in group:
+        boxes = PartBoxes(
+            offsets=group["box_offsets"][:],
+            xyxy=group["box_xyxy"][:],
+            part=group["box_part"][:],
+            attributes=group["box_attributes"][:],
+        )
+    return AttributeIndex(
+        name=str(attrs.get("name", "")),
+        labels=group["labels"][:],
+        split=group["split"][:],
+        class_names=list(attrs["class_names"]),
+        attribute_names=list(attrs["attribute_names"]),
+        class_attributes=group["class_attributes"][:],
+        image_attributes=group["image_attributes"][:] if "image_attributes" in group else None,
+        part_names=list(attrs.get("part_names", [])),
+        boxes=boxes,
+        sample_ids=list(attrs.get("sample_ids", [])),
+    )

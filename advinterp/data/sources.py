@@ -1,0 +1,63 @@
+"""Dataset sources by name: ``dataset.source`` -> (index, images).
+
+Real sources read the layouts their users already have on disk and never download.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from advinterp.config import DatasetConfig
+from advinterp.data.dataset import AttributeIndex, ImageSource, stratified_subset, subset_index
+from advinterp.data.images import FileImages
+from advinterp.errors import DatasetError
+
+# Real-source modules each define read_index(root, val_fraction, test_fraction, seed)
+# -> (AttributeIndex, list of image paths).
+_READERS = {"cub": "advinterp.data.cub", "awa2": "advinterp.data.awa2", "lad": "advinterp.data.lad"}
+
+
+def open_source(cfg: DatasetConfig, seed: int) -> tuple[AttributeIndex, ImageSource]:
+    """Open the dataset ``cfg`` names; validate it; apply ``max_images``.
+
+    Raises:
+        DatasetError: naming the missing or malformed file.
+    """
+    if cfg.source == "synthetic":
+        from advinterp.data.synthetic import generate
+
+        ds = generate(cfg.synthetic, cfg.image_size, seed, cfg.val_fraction, cfg.test_fraction)
+        index, images, origin = ds.index, ds, "synthetic dataset"
+        keep = _keep(index, cfg, seed)
+        if keep is not None:
+            index, images = subset_index(index, keep), _Subset(ds, keep)
+    else:
+        assert cfg.root is not None  # checked by DatasetConfig
+        if not cfg.root.is_dir():
+            raise DatasetError(f"{cfg.root}: dataset directory not found (dataset.root)")
+        reader = importlib.import_module(_READERS[cfg.source])
+        index, paths = reader.read_index(cfg.root, cfg.val_fraction, cfg.test_fraction, seed)
+        keep = _keep(index, cfg, seed)
+        if keep is not None:
+            index, paths = subset_index(index, keep), [paths[i] for i in keep]
+        files = FileImages(paths, cfg.image_size)
+        files.check_exist()
+        images, origin = files, str(cfg.root)
+    index.validate(origin)
+    return index, images
+
+
+def _keep(index: AttributeIndex, cfg: DatasetConfig, seed: int):
+    if cfg.max_images is None or cfg.max_images >= index.num_samples:
+        return None
+    return stratified_subset(index.labels, cfg.max_images, seed)
+
+
+class _Subset:
+    """Rows ``keep`` of another image source."""
+
+    def __init__(self, base: ImageSource, keep):
+        self.base, self.keep, self.image_size = base, keep, base.image_size
+
+    def load(self, indices):
+        return self.base.load([int(self.keep[i]) for i in indices])

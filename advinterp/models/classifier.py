@@ -1,0 +1,100 @@
+"""Classifiers in pixel space: normalisation inside, pooled features exposed.
+
+Pixel-space contract (DESIGN.md): every image is float32 in [0, 1] and the model's
+mean/std normalisation lives inside the wrapper, so attacks, explainers and storage
+never see normalised tensors and ``eps`` means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torchvision
+from torch import nn
+
+from advinterp.errors import ParamError
+from advinterp.models.tiny_resnet import TinyResNet
+
+LOCAL_ARCHS = {"tiny_resnet": TinyResNet}
+
+
+class ImageClassifier(nn.Module):
+    """``body`` (a torchvision model with its last Linear removed) plus a linear ``head``.
+
+    ``features(x)`` is θ(x) of Gulshad et al.: the pooled penultimate layer.
+
+    Shape:
+        x: (N, 3, H, W) float32 in [0, 1].
+        features: (N, D); forward: (N, C) logits.
+    """
+
+    def __init__(
+        self,
+        arch: str,
+        body: nn.Module,
+        head: nn.Linear,
+        mean: Sequence[float],
+        std: Sequence[float],
+    ):
+        super().__init__()
+        self.arch = arch
+        self.body = body
+        self.head = head
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.out_features
+
+    @property
+    def feature_dim(self) -> int:
+        return self.head.in_features
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body((x - self.mean) / self.std).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def _last_linear(model: nn.Module) -> tuple[str, nn.Linear]:
+    found = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not found:
+        raise ParamError(f"train.arch: '{type(model).__name__}' has no final Linear layer")
+    return found[-1]
+
+
+def _replace(model: nn.Module, dotted: str, new: nn.Module) -> None:
+    parent_name, _, child = dotted.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)
+
+
+def available_archs() -> list[str]:
+    """Architecture names ``build_classifier`` accepts."""
+    return sorted([*LOCAL_ARCHS, *torchvision.models.list_models(module=torchvision.models)])
+
+
+def build_backbone(arch: str) -> nn.Module:
+    """An untrained model by torchvision name (or a local small one); never downloads."""
+    if arch in LOCAL_ARCHS:
+        return LOCAL_ARCHS[arch]()
+    if arch not in torchvision.models.list_models(module=torchvision.models):
+        raise ParamError(
+            f"train.arch: unknown model '{arch}'; use a torchvision classification model name "
+            f"such as resnet152, or one of {sorted(LOCAL_ARCHS)}"
+        )
+    return torchvision.models.get_model(arch, weights=None)
+
+
+def build_classifier(
+    arch: str, num_classes: int, mean: Sequence[float], std: Sequence[float]
+) -> ImageClassifier:
+    """Build an untrained :class:`ImageClassifier` with a fresh ``num_classes`` head."""
+    model = build_backbone(arch)
+    name, last = _last_linear(model)
+    _replace(model, name, nn.Identity())
+    head = nn.Linear(last.in_features, num_classes)
+    return ImageClassifier(arch, model, head, mean, std)

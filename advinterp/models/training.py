@@ -1,0 +1,141 @@
+"""Supervised training of an :class:`ImageClassifier` from streamed batches."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from advinterp.models.classifier import ImageClassifier
+from advinterp.progress import track
+
+log = logging.getLogger(__name__)
+
+Batches = Iterable[tuple[np.ndarray, np.ndarray]]
+
+
+def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random horizontal flip and a translation of up to 1/16 of the side (reflect pad).
+
+    Shape:
+        x: (N, 3, H, W) in [0, 1] -> same shape and range.
+    """
+    n, _, h, w = x.shape
+    flip = torch.rand(n, generator=generator) < 0.5
+    x = torch.where(flip.view(-1, 1, 1, 1).to(x.device), x.flip(-1), x)
+    pad = max(1, h // 16)
+    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    dy, dx = torch.randint(0, 2 * pad + 1, (2,), generator=generator).tolist()
+    return padded[:, :, dy : dy + h, dx : dx + w]
+
+
+def make_optimizer(
+    model: torch.nn.Module, name: str, lr: float, momentum: float, weight_decay: float
+) -> torch.optim.Optimizer:
+    """SGD with Nesterov momentum or Adam(W), over trainable parameters only."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if name == "sgd":
+        return torch.optim.SGD(
+            params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=momentum > 0
+        )
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
+@torch.no_grad()
+def accuracy(model: ImageClassifier, batches: Batches, device: torch.device) -> float:
+    """Top-1 accuracy of ``model`` over (images, labels) batches, in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        correct = total = 0
+        for x, y in batches:
+            logits = model(torch.as_tensor(x, device=device))
+            correct += int((logits.argmax(1).cpu() == torch.as_tensor(y)).sum())
+            total += len(y)
+    finally:
+        model.train(was_training)
+    return correct / max(total, 1)
+
+
+def fit(
+    model: ImageClassifier,
+    train_batches: Callable[[int], Batches],
+    val_batches: Callable[[], Batches],
+    *,
+    epochs: int,
+    steps_per_epoch: int,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    generator: torch.Generator,
+    augment: bool = True,
+    label_smoothing: float = 0.0,
+    loss_fn: Callable[
+        [ImageClassifier, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]
+    ]
+    | None = None,
+) -> list[dict[str, float]]:
+    """Train with a cosine learning-rate schedule; evaluate on val after each epoch.
+
+    Args:
+        train_batches: ``epoch -> iterable of (images (B,3,H,W) [0,1], labels (B,))``.
+        val_batches: a fresh iterable of validation batches per call.
+        loss_fn: ``(model, x, y) -> (loss, logits)`` replacing cross-entropy
+            (adversarial training passes its Eq. 2 here); logits feed train accuracy.
+
+    Returns:
+        One record per epoch: loss, train accuracy, val accuracy, learning rate.
+    """
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    total_steps = max(1, epochs * steps_per_epoch)
+    step = 0
+    history = []
+    for epoch in range(epochs):
+        model.train()
+        loss_sum = correct = seen = 0.0
+        batches = track(
+            train_batches(epoch),
+            total=steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{epochs}",
+            unit="batch",
+        )
+        for xb, yb in batches:
+            for g, base in zip(optimizer.param_groups, base_lrs, strict=True):
+                g["lr"] = 0.5 * base * (1 + math.cos(math.pi * step / total_steps))
+            x = torch.as_tensor(xb, device=device)
+            y = torch.as_tensor(yb, device=device)
+            if augment:
+                x = augment_batch(x, generator)
+            if loss_fn is None:
+                logits = model(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+            else:
+                loss, logits = loss_fn(model, x, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            loss_sum += float(loss) * len(y)
+            correct += float((logits.argmax(1) == y).sum())
+            seen += len(y)
+        record = {
+            "epoch": epoch + 1,
+            "loss": loss_sum / max(seen, 1),
+            "train_accuracy": correct / max(seen, 1),
+            "val_accuracy": accuracy(model, val_batches(), device),
+            "lr": optimizer.param_groups[0]["lr"],
+        }
+        log.info(
+            "epoch %d/%d: loss %.4f, train acc %.3f, val acc %.3f",
+            epoch + 1,
+            epochs,
+            record["loss"],
+            record["train_accuracy"],
+            record["val_accuracy"],
+        )
+        history.append(record)
+    model.eval()
+    return history

@@ -1,0 +1,44 @@
+"""The whole DAG through a real ``dvc repro`` in a scratch git repository."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+import yaml
+
+from advinterp.store import open_store
+from tests.conftest import run
+
+DVC = [sys.executable, "-m", "dvc"]
+
+
+def _ran(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+@pytest.mark.slow
+def test_repro_end_to_end_then_noop_then_downstream_only(pipeline_repo):
+    first = run([*DVC, "repro"], pipeline_repo)
+    assert {"dataset", "train", "features"} <= _ran(first.stdout)
+
+    metrics = json.loads((pipeline_repo / "artifacts/train/metrics.json").read_text())
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    feats = open_store(
+        pipeline_repo / "artifacts/features/clean.zarr", {"features": 2, "logits": 2}
+    )
+    assert feats["features"].shape == (40, 128)
+    assert not list(pipeline_repo.glob("**/.*.tmp-*")), "temporary outputs left behind"
+
+    second = run([*DVC, "repro"], pipeline_repo)
+    assert _ran(second.stdout) == set(), second.stdout
+    status = run([*DVC, "status"], pipeline_repo)
+    assert "up to date" in status.stdout
+
+    params_path = pipeline_repo / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    params["features"]["batch_size"] = 7
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    third = run([*DVC, "repro"], pipeline_repo)
+    assert _ran(third.stdout) == {"features"}, third.stdout
