@@ -1,0 +1,98 @@
+"""The DAG as DVC declares it, and running one stage of it through ``dvc repro``.
+
+DVC owns caching: the flow never decides what is stale, it asks ``dvc repro`` to
+reproduce one stage at a time (upstream first) and reads from its output whether
+the stage ran or was skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+from dvc.repo import Repo
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    """What the flow needs to know of a dvc.yaml stage."""
+
+    name: str
+    desc: str
+    metrics: list[Path] = field(default_factory=list)
+    plots: list[Path] = field(default_factory=list)
+
+    @property
+    def figures(self) -> list[Path]:
+        return [p for p in self.plots if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".svg"}]
+
+
+@dataclass(frozen=True)
+class StageResult:
+    name: str
+    outcome: str  # "ran" | "skipped" | "failed"
+    seconds: float
+    returncode: int
+    tail: str = ""
+
+
+def stage_order(root: Path, targets: list[str] | None = None) -> list[StageInfo]:
+    """Stages in dependency order (upstream first), limited to ``targets`` and their upstream."""
+    with Repo(str(root)) as repo:
+        graph = repo.index.graph  # edges point from a stage to the stages it depends on
+        stages = {s.name: s for s in graph.nodes if hasattr(s, "cmd") and s.cmd}
+        keep = set(stages)
+        if targets:
+            unknown = [t for t in targets if t not in stages]
+            if unknown:
+                raise ValueError(f"unknown stage(s) {unknown}; dvc.yaml has {sorted(stages)}")
+            keep = set()
+            for t in targets:
+                keep.add(t)
+                keep.update(s.name for s in nx.descendants(graph, stages[t]) if s.name in stages)
+        order = [s for s in reversed(list(nx.topological_sort(graph))) if s.name in keep]
+        return [
+            StageInfo(
+                name=s.name,
+                desc=s.desc or "",
+                metrics=[Path(str(o.def_path)) for o in s.outs if o.metric],
+                plots=[Path(str(o.def_path)) for o in s.outs if o.plot],
+            )
+            for s in order
+        ]
+
+
+def repro_stage(
+    root: Path, name: str, on_line: Callable[[str], None], force: bool = False
+) -> tuple[str, int, str]:
+    """Run ``dvc repro --single-item <name>``, streaming its output lines.
+
+    Returns:
+        (outcome, return code, last lines of output); outcome is ran/skipped/failed.
+    """
+    cmd = [sys.executable, "-m", "dvc", "repro", "--single-item", name]
+    if force:
+        cmd.append("--force")
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    proc = subprocess.Popen(
+        cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    ran = False
+    tail: list[str] = []
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        line = raw.rstrip()
+        if not line:
+            continue
+        on_line(line)
+        ran = ran or line.startswith(f"Running stage '{name}'")
+        tail = [*tail[-19:], line]
+    code = proc.wait()
+    outcome = "failed" if code else ("ran" if ran else "skipped")
+    return outcome, code, "\n".join(tail)

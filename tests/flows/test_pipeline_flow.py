@@ -1,0 +1,68 @@
+"""The Prefect flow on a real (temporary) Prefect server and a real DVC pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.dvc_dag import stage_order
+from flows.pipeline import StageFailed, pipeline
+
+
+@pytest.fixture(scope="module")
+def prefect_server():
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+async def _artifact(key: str):
+    async with get_client() as client:
+        found = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=5
+        )
+    assert found, f"no artifact {key}"
+    return found[0]
+
+
+def test_stage_order_is_topological(pipeline_repo):
+    names = [s.name for s in stage_order(pipeline_repo)]
+    assert names.index("dataset") < names.index("train") < names.index("features")
+    only = [s.name for s in stage_order(pipeline_repo, ["train"])]
+    assert only == ["dataset", "train"]
+    train = next(s for s in stage_order(pipeline_repo) if s.name == "train")
+    assert Path("artifacts/train/metrics.json") in train.metrics
+
+
+@pytest.mark.slow
+def test_flow_runs_then_skips_and_publishes(pipeline_repo, prefect_server, monkeypatch):
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    first = pipeline(repo=str(pipeline_repo), targets=["features"])
+    assert [(r.name, r.outcome) for r in first] == [
+        ("dataset", "ran"),
+        ("train", "ran"),
+        ("features", "ran"),
+    ]
+    second = pipeline(repo=str(pipeline_repo), targets=["features"])
+    assert {r.outcome for r in second} == {"skipped"}
+
+    outcomes = asyncio.run(_artifact("stage-outcomes"))
+    assert outcomes.type == "table"
+    assert "skipped" in str(outcomes.data)
+    metrics = asyncio.run(_artifact("train-metrics"))
+    assert "test_accuracy" in str(metrics.data)
+
+
+@pytest.mark.slow
+def test_failed_stage_fails_the_flow(pipeline_repo, prefect_server):
+    params = pipeline_repo / "params.yaml"
+    params.write_text(params.read_text().replace("epochs: 1", "epochs: -3"))
+    with pytest.raises(StageFailed, match="train"):
+        pipeline(repo=str(pipeline_repo), targets=["train"])
