@@ -28,7 +28,7 @@ from flows.publish import publish_figures, publish_metrics, publish_report_link
 REPORT = Path("artifacts/report/index.html")
 
 
-class StageFailed(RuntimeError):
+class StageFailedError(RuntimeError):
     """A DVC stage exited non-zero; its last output lines are in the message."""
 
 
@@ -40,7 +40,7 @@ def run_stage(root: Path, info: StageInfo, force: bool = False) -> StageResult:
     outcome, code, tail = repro_stage(root, info.name, logger.info, force=force)
     seconds = time.perf_counter() - start
     if outcome == "failed":
-        raise StageFailed(f"stage '{info.name}' failed (exit {code}):\n{tail}")
+        raise StageFailedError(f"stage '{info.name}' failed (exit {code}):\n{tail}")
     logger.info("stage %s %s in %.1fs", info.name, outcome, seconds)
     publish_metrics(root, info.name, info.metrics)
     publish_figures(root, info.name, info.figures)

@@ -118,7 +118,7 @@ def fit(
             loss.backward()
             optimizer.step()
             step += 1
-            loss_sum += float(loss) * len(y)
+            loss_sum += loss.item() * len(y)
             correct += float((logits.argmax(1) == y).sum())
             seen += len(y)
         record = {

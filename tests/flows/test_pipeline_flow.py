@@ -13,7 +13,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.dvc_dag import stage_order
-from flows.pipeline import StageFailed, pipeline
+from flows.pipeline import StageFailedError, pipeline
 
 
 @pytest.fixture(scope="module")
@@ -64,5 +64,5 @@ def test_flow_runs_then_skips_and_publishes(pipeline_repo, prefect_server, monke
 def test_failed_stage_fails_the_flow(pipeline_repo, prefect_server):
     params = pipeline_repo / "params.yaml"
     params.write_text(params.read_text().replace("epochs: 1", "epochs: -3"))
-    with pytest.raises(StageFailed, match="train"):
+    with pytest.raises(StageFailedError, match="train"):
         pipeline(repo=str(pipeline_repo), targets=["train"])

@@ -1,0 +1,102 @@
+"""advinterp.store: atomic outputs, sharded arrays, schema checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from advinterp.errors import StoreError
+from advinterp.store import (
+    atomic_output,
+    create_array,
+    create_group,
+    fill_shards,
+    open_store,
+    read_json,
+    sample_chunk_size,
+    shard_slices,
+    write_array,
+    write_json,
+)
+
+
+def test_atomic_output_replaces_only_on_success(tmp_path):
+    target = tmp_path / "out.json"
+    write_json(target, {"v": 1})
+    with pytest.raises(RuntimeError), atomic_output(target) as tmp:
+        tmp.write_text("half-written")
+        raise RuntimeError("killed")
+    assert read_json(target) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+    write_json(target, {"v": 2})
+    assert read_json(target) == {"v": 2}
+
+
+def test_atomic_output_directory_and_stale_cleanup(tmp_path):
+    target = tmp_path / "store.zarr"
+    stale = tmp_path / ".store.zarr.tmp-99999"
+    stale.mkdir()
+    (stale / "junk").write_text("x")
+    with atomic_output(target) as tmp:
+        write_array(create_group(tmp), "a", np.arange(10), dims=("sample",), chunk_size=4)
+    assert not stale.exists()
+    np.testing.assert_array_equal(open_store(target, {"a": 1})["a"][:], np.arange(10))
+
+
+def test_atomic_output_requires_the_output(tmp_path):
+    with pytest.raises(StoreError, match="without writing"), atomic_output(tmp_path / "x.json"):
+        pass
+
+
+def test_arrays_are_sharded_by_chunk_size_with_attrs(tmp_path):
+    group = create_group(tmp_path / "s.zarr", {"params": {"k": 1}})
+    data = np.random.default_rng(0).random((10, 3, 4, 4), dtype=np.float32)
+    arr = write_array(
+        group, "images", data, dims=("sample", "c", "y", "x"), chunk_size=4, attrs={"range": [0, 1]}
+    )
+    assert sample_chunk_size(arr) == 4
+    assert arr.dtype == np.float32
+    reopened = open_store(tmp_path / "s.zarr", {"images": 4})
+    np.testing.assert_array_equal(reopened["images"][:], data)
+    assert reopened["images"].attrs["dims"] == ["sample", "c", "y", "x"]
+    assert reopened.attrs["params"] == {"k": 1}
+    # One shard file per 4 samples: 3 shards, not one file per inner chunk.
+    shard_files = [
+        p
+        for p in (tmp_path / "s.zarr" / "images").rglob("*")
+        if p.is_file() and p.name != "zarr.json"
+    ]
+    assert len(shard_files) == 3
+
+
+def test_fill_shards_writes_each_shard_once(tmp_path):
+    group = create_group(tmp_path / "f.zarr")
+    out = create_array(group, "y", (10,), "int64", dims=("sample",), chunk_size=4)
+    calls = []
+
+    def compute(sl):
+        calls.append((sl.start, sl.stop))
+        return {"y": np.arange(sl.start, sl.stop) * 2}
+
+    fill_shards({"y": out}, compute, 10, 4)
+    assert calls == [(0, 4), (4, 8), (8, 10)]
+    np.testing.assert_array_equal(out[:], np.arange(10) * 2)
+    assert shard_slices(10, 4) == [slice(0, 4), slice(4, 8), slice(8, 10)]
+
+
+def test_open_store_errors_name_the_path(tmp_path):
+    with pytest.raises(StoreError, match="missing.zarr"):
+        open_store(tmp_path / "missing.zarr")
+    write_array(create_group(tmp_path / "g.zarr"), "a", np.zeros(3), dims=("sample",), chunk_size=2)
+    with pytest.raises(StoreError, match="missing array 'b'"):
+        open_store(tmp_path / "g.zarr", {"b": 1})
+    with pytest.raises(StoreError, match="expected 2 dims"):
+        open_store(tmp_path / "g.zarr", {"a": 2})
+
+
+def test_read_json_errors(tmp_path):
+    with pytest.raises(StoreError, match="nope.json"):
+        read_json(tmp_path / "nope.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(StoreError, match="not valid JSON"):
+        read_json(tmp_path / "bad.json")
