@@ -55,7 +55,19 @@ def stage_order(root: Path, targets: list[str] | None = None) -> list[StageInfo]
             for t in targets:
                 keep.add(t)
                 keep.update(s.name for s in nx.descendants(graph, stages[t]) if s.name in stages)
-        order = [s for s in reversed(list(nx.topological_sort(graph))) if s.name in keep]
+        # Upstream first; ties broken by dvc.yaml order, with the report always last.
+        position = {name: i for i, name in enumerate(stages)}
+        order = [
+            s
+            for s in nx.lexicographical_topological_sort(
+                graph.reverse(copy=True),
+                key=lambda s: (
+                    getattr(s, "name", "") == "report",
+                    position.get(getattr(s, "name", ""), -1),
+                ),
+            )
+            if getattr(s, "name", None) in keep
+        ]
         return [
             StageInfo(
                 name=s.name,
