@@ -19,7 +19,7 @@ import torch
 
 from bench.rows import Row
 
-BENCHMARKS = ["features"]
+BENCHMARKS = ["features", "attack"]
 OUT = Path("artifacts/bench")
 log = logging.getLogger("bench")
 
