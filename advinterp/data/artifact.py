@@ -65,32 +65,58 @@ def write_dataset(
     )
     for sl in track(shard_slices(n, chunk_size), desc="images", unit="shard"):
         images[sl] = source.load(range(sl.start, sl.stop))
-    write_array(group, "labels", index.labels.astype(np.int64), dims=("sample",), chunk_size=chunk_size)
     write_array(
-        group, "split", index.split.astype(np.int8), dims=("sample",), chunk_size=chunk_size,
+        group, "labels", index.labels.astype(np.int64), dims=("sample",), chunk_size=chunk_size
+    )
+    write_array(
+        group,
+        "split",
+        index.split.astype(np.int8),
+        dims=("sample",),
+        chunk_size=chunk_size,
         attrs={"codes": {"train": 0, "val": 1, "test": 2}},
     )
-    C, A = index.class_attributes.shape
+    C = index.class_attributes.shape[0]
     write_array(
-        group, "class_attributes", index.class_attributes.astype(np.float32),
-        dims=("class", "attribute"), chunk_size=max(C, 1), attrs={"range": [0.0, 1.0]},
+        group,
+        "class_attributes",
+        index.class_attributes.astype(np.float32),
+        dims=("class", "attribute"),
+        chunk_size=max(C, 1),
+        attrs={"range": [0.0, 1.0]},
     )
     if index.image_attributes is not None:
         write_array(
-            group, "image_attributes", index.image_attributes.astype(np.uint8),
-            dims=("sample", "attribute"), chunk_size=chunk_size,
+            group,
+            "image_attributes",
+            index.image_attributes.astype(np.uint8),
+            dims=("sample", "attribute"),
+            chunk_size=chunk_size,
         )
     if index.boxes is not None:
         b = index.boxes
         m_chunk = max(1, min(len(b.part), 4096))
-        write_array(group, "box_offsets", b.offsets.astype(np.int64), dims=("sample",), chunk_size=chunk_size)
         write_array(
-            group, "box_xyxy", b.xyxy.astype(np.float32), dims=("box", "coord"),
-            chunk_size=m_chunk, attrs={"units": "fraction of width/height", "order": "x0,y0,x1,y1"},
+            group,
+            "box_offsets",
+            b.offsets.astype(np.int64),
+            dims=("sample",),
+            chunk_size=chunk_size,
+        )
+        write_array(
+            group,
+            "box_xyxy",
+            b.xyxy.astype(np.float32),
+            dims=("box", "coord"),
+            chunk_size=m_chunk,
+            attrs={"units": "fraction of width/height", "order": "x0,y0,x1,y1"},
         )
         write_array(group, "box_part", b.part.astype(np.int64), dims=("box",), chunk_size=m_chunk)
         write_array(
-            group, "box_attributes", b.attributes.astype(np.uint8), dims=("box", "attribute"),
+            group,
+            "box_attributes",
+            b.attributes.astype(np.uint8),
+            dims=("box", "attribute"),
             chunk_size=m_chunk,
         )
     return group

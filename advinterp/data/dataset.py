@@ -93,12 +93,21 @@ class AttributeIndex:
             )
         if not np.all(np.isfinite(self.class_attributes)):
             raise DatasetError(f"{origin}: class-attribute matrix contains NaN or inf")
+        if self.class_attributes.size and (
+            self.class_attributes.min() < 0 or self.class_attributes.max() > 1
+        ):
+            raise DatasetError(
+                f"{origin}: class-attribute values must lie in [0, 1], found "
+                f"{self.class_attributes.min():g}..{self.class_attributes.max():g}"
+            )
         if self.labels.min() < 0 or self.labels.max() >= C:
             raise DatasetError(
                 f"{origin}: labels must lie in [0, {C}), found {self.labels.min()}..{self.labels.max()}"
             )
         if self.split.shape != (n,):
             raise DatasetError(f"{origin}: split has {self.split.shape[0]} entries for {n} images")
+        if not np.isin(self.split, (TRAIN, VAL, TEST)).all():
+            raise DatasetError(f"{origin}: split codes must be 0 (train), 1 (val) or 2 (test)")
         for code, name in enumerate(SPLITS):
             if name != "val" and not np.any(self.split == code):
                 raise DatasetError(f"{origin}: the {name} split is empty")
@@ -107,8 +116,36 @@ class AttributeIndex:
                 f"{origin}: image attributes have shape {self.image_attributes.shape}, "
                 f"expected ({n}, {A})"
             )
-        if self.boxes is not None and self.boxes.offsets.shape != (n + 1,):
+        ia = self.image_attributes
+        if ia is not None and ia.size and ia.max() > 1:
+            raise DatasetError(f"{origin}: image attributes must be 0 or 1")
+        if self.boxes is not None:
+            self._validate_boxes(origin, n, A)
+
+    def _validate_boxes(self, origin: str, n: int, A: int) -> None:
+        b = self.boxes
+        assert b is not None
+        m = len(b.part)
+        if b.offsets.shape != (n + 1,) or b.offsets[0] != 0 or b.offsets[-1] != m:
             raise DatasetError(f"{origin}: part boxes do not cover the {n} images")
+        if np.any(np.diff(b.offsets) < 0):
+            raise DatasetError(f"{origin}: part box offsets must be non-decreasing")
+        if b.xyxy.shape != (m, 4) or b.attributes.shape != (m, A):
+            raise DatasetError(
+                f"{origin}: {m} part boxes need xyxy ({m}, 4) and attributes ({m}, {A}), "
+                f"found {b.xyxy.shape} and {b.attributes.shape}"
+            )
+        if m == 0:
+            return
+        x0, y0, x1, y1 = b.xyxy.T
+        if not np.all(np.isfinite(b.xyxy)) or b.xyxy.min() < 0 or b.xyxy.max() > 1:
+            raise DatasetError(f"{origin}: part box coordinates must be fractions in [0, 1]")
+        if np.any(x1 < x0) or np.any(y1 < y0):
+            raise DatasetError(f"{origin}: part boxes must satisfy x0 <= x1 and y0 <= y1")
+        if b.part.min() < 0 or b.part.max() >= len(self.part_names):
+            raise DatasetError(
+                f"{origin}: part box indices must lie in [0, {len(self.part_names)})"
+            )
 
 
 class ImageSource(Protocol):
@@ -147,6 +184,27 @@ def subset_index(index: AttributeIndex, keep: np.ndarray) -> AttributeIndex:
         boxes=None if index.boxes is None else index.boxes.subset(keep),
         sample_ids=[index.sample_ids[i] for i in keep] if index.sample_ids else [],
     )
+
+
+def carve_validation(
+    labels: np.ndarray, split: np.ndarray, val_fraction: float, seed: int
+) -> np.ndarray:
+    """Move a per-class random ``val_fraction`` of the training images to val.
+
+    For datasets with an official train/test split (CUB, LAD): validation comes out
+    of the training images, stratified by class and deterministic in ``seed``; each
+    class keeps at least one training image.
+
+    Returns:
+        (N,) int8 split codes (test rows unchanged).
+    """
+    rng = np.random.default_rng(seed)
+    out = np.asarray(split, dtype=np.int8).copy()
+    for c in np.unique(labels[out == TRAIN]):
+        members = rng.permutation(np.flatnonzero((labels == c) & (out == TRAIN)))
+        n_val = min(round(val_fraction * len(members)), len(members) - 1)
+        out[members[:n_val]] = VAL
+    return out
 
 
 def stratified_split(
