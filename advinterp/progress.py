@@ -31,15 +31,16 @@ def track(
         yield from tqdm(items, total=total, desc=desc, unit=unit, dynamic_ncols=True)
         return
     start = last = time.perf_counter()
-    done = 0
+    done = logged = 0
     for item in items:
         yield item
         done += 1
         now = time.perf_counter()
         if now - last >= log_every:
-            last = now
+            last, logged = now, done
             log.info("%s", _line(desc, done, total, now - start, unit))
-    log.info("%s", _line(desc, done, total, time.perf_counter() - start, unit))
+    if logged != done:
+        log.info("%s", _line(desc, done, total, time.perf_counter() - start, unit))
 
 
 def _line(desc: str, done: int, total: int | None, elapsed: float, unit: str) -> str:
