@@ -9,16 +9,26 @@ small files). Every array records its dims, range and the params that made it.
 Atomicity rule: a stage writes each output into a temporary sibling and renames it
 into place only when complete, so a failed or killed stage leaves no half-written
 artifact behind.
+
+Resume rule: a stage that fills shards can instead write into a deterministic hidden
+sibling, ``.<name>.partial-<fingerprint>/`` (see :func:`resumable_output`), with a
+completion marker per shard written only after that shard's data. A killed run leaves
+the partial behind (DVC deletes a stage's declared outs before running it, not hidden
+siblings); the rerun with the same fingerprint (same inputs, params and code) skips
+the shards already marked, and the output still appears only by one final rename.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +43,8 @@ log = logging.getLogger(__name__)
 STORE_FORMAT = "advinterp-store/1"
 _INNER_CHUNK_MAX = 16
 _TMP_MARK = ".tmp-"
+_PARTIAL_MARK = ".partial-"
+_SMALL_FILE = 1 << 20  # input files up to this size are fingerprinted by content
 
 
 def _tmp_sibling(path: Path) -> Path:
@@ -74,6 +86,11 @@ def atomic_output(path: Path | str) -> Iterator[Path]:
         if tmp.exists():
             _remove(tmp)
         raise
+    _commit(tmp, path)
+
+
+def _commit(tmp: Path, path: Path) -> None:
+    """Move the complete ``tmp`` to ``path``, replacing what was there."""
     if not tmp.exists():
         raise StoreError(f"{path}: the stage finished without writing this output")
     if path.exists() or path.is_symlink():
@@ -143,6 +160,19 @@ def create_array(
     """
     if len(dims) != len(shape):
         raise ValueError(f"{name}: {len(dims)} dims for a {len(shape)}-d shape")
+    if name in group:
+        # A resumed run (resumable_output) meets the arrays it created before it was
+        # killed: reopen them, keeping the shards already written.
+        arr = group[name]
+        if (
+            not isinstance(arr, zarr.Array)
+            or tuple(arr.shape) != tuple(shape)
+            or arr.dtype != np.dtype(dtype)
+            or sample_chunk_size(arr) != chunk_size
+        ):
+            raise StoreError(f"{group.store}/{arr.path}: exists with a different layout")
+        arr.attrs.update({"dims": list(dims), **(attrs or {})})
+        return arr
     rest = tuple(max(s, 1) for s in shape[1:])
     inner = _inner_chunk(chunk_size)
     arr = group.create_array(
@@ -215,24 +245,214 @@ def sample_chunk_size(arr: zarr.Array) -> int:
     return int(shards[0] if shards is not None else arr.chunks[0])
 
 
+def write_shard(outputs: Mapping[str, zarr.Array], result: Mapping[str, Any], sl: slice) -> None:
+    """Write one shard's ``result`` (name -> array of ``sl``'s length) into ``outputs``."""
+    for name, arr in outputs.items():
+        data = np.asarray(result[name])
+        if data.shape[:1] != (sl.stop - sl.start,):
+            raise ValueError(f"{name}: shard {sl} got {data.shape[0]} samples")
+        arr[sl] = data
+
+
 def fill_shards(
     outputs: Mapping[str, zarr.Array],
-    compute: Any,
+    compute: Callable[[slice], Mapping[str, Any]],
     n: int,
     chunk_size: int,
     desc: str = "shards",
     shards: list[int] | None = None,
+    markers: ShardMarkers | None = None,
 ) -> None:
     """Fill per-sample ``outputs`` shard by shard: ``compute(slice) -> {name: array}``.
 
     Each call covers exactly one storage shard, so writes are shard-aligned: separate
-    processes filling different ``shards`` never write the same file.
+    processes filling different ``shards`` never write the same file. With ``markers``
+    (from :class:`Partial`), shards already marked complete are skipped and each shard
+    is marked only after all its outputs are written.
     """
     from advinterp.progress import track  # local: progress is optional machinery
 
     slices = shard_slices(n, chunk_size)
-    todo = range(len(slices)) if shards is None else shards
+    todo = list(range(len(slices)) if shards is None else shards)
+    if markers is not None:
+        todo = markers.pending(todo, desc)
     for k in track(todo, total=len(todo), desc=desc, unit="shard"):
-        result = compute(slices[k])
-        for name, arr in outputs.items():
-            arr[slices[k]] = result[name]
+        write_shard(outputs, compute(slices[k]), slices[k])
+        if markers is not None:
+            markers.mark(k)
+
+
+# -- resumable outputs ---------------------------------------------------------------
+
+
+def fingerprint(
+    inputs: Iterable[Path | str] = (), params: Any = None, code: Iterable[Path | str] = ()
+) -> str:
+    """A short hash naming what a resumable output is made from.
+
+    Args:
+        inputs: input files or directories. Files up to 1 MiB (metadata such as
+            ``zarr.json``, small checkpoints) count by content, larger ones by size and
+            modification time (as DVC's own change detection does).
+        params: anything JSON-serialisable: the params that change the result.
+        code: source files or directories (``*.py`` by content), so a code fix never
+            resumes onto shards written by the old code.
+
+    Returns:
+        16 hex digits; equal for equal inputs, params and code.
+    """
+    h = hashlib.sha256()
+    for path in inputs:
+        h.update(b"\0input\0")
+        _hash_tree(h, Path(path), "*")
+    h.update(b"\0params\0" + json.dumps(params, sort_keys=True, default=_json_default).encode())
+    for path in code:
+        h.update(b"\0code\0")
+        _hash_tree(h, Path(path), "*.py")
+    return h.hexdigest()[:16]
+
+
+def _hash_tree(h: Any, root: Path, pattern: str) -> None:
+    if not root.exists():
+        raise StoreError(f"{root}: not found")
+    if root.is_file():
+        files = [root]
+    else:
+        files = sorted(
+            p for p in root.rglob(pattern) if p.is_file() and "__pycache__" not in p.parts
+        )
+    for f in files:
+        st = f.stat()
+        rel = f.name if f == root else f.relative_to(root).as_posix()
+        h.update(f"{rel}\0{st.st_size}\0".encode())
+        if st.st_size <= _SMALL_FILE or pattern != "*":
+            h.update(hashlib.md5(f.read_bytes(), usedforsecurity=False).digest())
+        else:
+            h.update(str(st.st_mtime_ns).encode())
+
+
+@dataclass(frozen=True)
+class ShardMarkers:
+    """Completion markers of one group of shards: ``<root>/<k>.done``.
+
+    Picklable (a path), so worker processes mark the shards they finish.
+    """
+
+    root: Path
+
+    def done(self) -> set[int]:
+        if not self.root.is_dir():
+            return set()
+        return {int(p.name.split(".")[0]) for p in self.root.glob("*.done")}
+
+    def pending(self, shards: Iterable[int], desc: str = "shards") -> list[int]:
+        """``shards`` not yet complete, in order; logs how many are skipped."""
+        shards = list(shards)
+        done = self.done()
+        todo = [k for k in shards if k not in done]
+        if len(todo) < len(shards):
+            log.info(
+                "%s: resuming, %d of %d shards already complete, skipping them",
+                desc,
+                len(shards) - len(todo),
+                len(shards),
+            )
+        return todo
+
+    def mark(self, k: int) -> None:
+        """Record shard ``k`` complete (call only after all its data is written)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{k}.done.{os.getpid()}"
+        tmp.touch()
+        os.replace(tmp, self.root / f"{k}.done")
+
+
+@dataclass(frozen=True)
+class Partial:
+    """A resumable output under construction (yielded by :func:`resumable_output`).
+
+    Attributes:
+        path: where the stage writes the output (renamed to the final path when done).
+        resumed: a killed earlier run with the same fingerprint left work here.
+    """
+
+    path: Path
+    resumed: bool
+
+    @property
+    def _shards(self) -> Path:
+        return self.path.parent / "shards"
+
+    def markers(self, key: str = "all") -> ShardMarkers:
+        """Markers of one group of shards (one per ``fill_shards`` call in a stage)."""
+        return ShardMarkers(self._shards / key)
+
+    def completed(self) -> int:
+        """Shards marked complete so far, over all keys."""
+        return sum(1 for _ in self._shards.rglob("*.done")) if self._shards.is_dir() else 0
+
+    def group(self, attrs: Mapping[str, Any] | None = None) -> zarr.Group:
+        """The output's root zarr group: created, or reopened when resuming."""
+        if not (self.path / "zarr.json").is_file():
+            return create_group(self.path, attrs)
+        try:
+            group = zarr.open_group(str(self.path), mode="r+")
+        except Exception as err:  # corrupt metadata of a killed run
+            raise StoreError(
+                f"{self.path}: cannot resume ({err}); delete {self.path.parent} and rerun"
+            ) from err
+        group.attrs.update({"format": STORE_FORMAT, **(attrs or {})})
+        return group
+
+
+def partial_dir(path: Path | str, fp: str) -> Path:
+    """The hidden sibling in which ``path`` with fingerprint ``fp`` is built."""
+    path = Path(path)
+    return path.with_name(f".{path.name}{_PARTIAL_MARK}{fp}")
+
+
+@contextlib.contextmanager
+def resumable_output(path: Path | str, fp: str) -> Iterator[Partial]:
+    """Like :func:`atomic_output`, but a killed run's completed shards are kept.
+
+    The output is built in ``.<name>.partial-<fp>/<name>`` with shard markers beside it.
+    On success the markers go and the output is renamed into place; on an exception
+    (or SIGKILL) the partial stays for the next run if any shard was completed.
+    Partials of other fingerprints are stale and deleted. A second run with the same
+    fingerprint while the first is alive fails with :class:`StoreError`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(path)
+    root = partial_dir(path, fp)
+    for stale in path.parent.glob(f".{path.name}{_PARTIAL_MARK}*"):
+        if stale != root:
+            log.info("removing %s: made from other inputs, params or code", stale)
+            _remove(stale)
+    part = Partial(root / path.name, resumed=(root / "shards").is_dir())
+    root.mkdir(exist_ok=True)
+    with open(root / "lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(f"{path}: another run is writing this output right now") from None
+        if part.resumed:
+            log.info("%s: resuming from %d completed shards in %s", path, part.completed(), root)
+        elif part.path.exists():
+            _remove(part.path)
+        (root / "shards").mkdir(exist_ok=True)
+        try:
+            yield part
+            _commit(part.path, path)
+        except BaseException:
+            if part.completed():
+                log.warning(
+                    "%s: interrupted; %d completed shards kept in %s for the next run",
+                    path,
+                    part.completed(),
+                    root,
+                )
+            else:
+                _remove(root)
+            raise
+    _remove(root)

@@ -19,7 +19,7 @@ import torch
 
 from bench.rows import Row
 
-BENCHMARKS = ["features", "attack"]
+BENCHMARKS = ["features", "attack", "dask_scaling"]
 OUT = Path("artifacts/bench")
 log = logging.getLogger("bench")
 

@@ -28,6 +28,11 @@ from flows.publish import publish_figures, publish_metrics, publish_report_link
 REPORT = Path("artifacts/report/index.html")
 
 
+# What `dvc repro` prints when another DVC process holds the workspace lock
+# (dvc/lock.py) or the read/write lock of an output or dependency (dvc/rwlock.py).
+DVC_LOCK_ERRORS = ("Unable to acquire lock", "is busy, it is being blocked by")
+
+
 class StageFailedError(RuntimeError):
     """A DVC stage exited non-zero; its last output lines are in the message."""
 
@@ -39,6 +44,12 @@ def run_stage(root: Path, info: StageInfo, force: bool = False) -> StageResult:
     start = time.perf_counter()
     outcome, code, tail = repro_stage(root, info.name, logger.info, force=force)
     seconds = time.perf_counter() - start
+    if outcome == "failed" and any(text in tail for text in DVC_LOCK_ERRORS):
+        holder = next((ln.strip() for ln in tail.splitlines() if ln.strip().startswith("(PID")), "")
+        raise StageFailedError(
+            f"stage '{info.name}' not run: another dvc repro holds the lock of {root}; "
+            f"wait for it or run again{f' (held by {holder})' if holder else ''}"
+        )
     if outcome == "failed":
         raise StageFailedError(f"stage '{info.name}' failed (exit {code}):\n{tail}")
     logger.info("stage %s %s in %.1fs", info.name, outcome, seconds)

@@ -8,7 +8,6 @@ declared, with no change here.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from advinterp.errors import StoreError
 from advinterp.report import StageSection, render_report
-from advinterp.store import atomic_output
+from advinterp.store import atomic_output, read_json
 from stages.cli import parser, run
 
 log = logging.getLogger("advinterp.stages.report")
@@ -42,7 +42,15 @@ def _paths(entries: list[Any] | None) -> list[Path]:
 def read_sections(dvc_yaml: Path) -> list[StageSection]:
     """Each dvc.yaml stage's description, metrics, CSV tables and PNG figures."""
     root = dvc_yaml.parent
-    stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages", {})
+    if not dvc_yaml.is_file():
+        raise StoreError(f"{dvc_yaml}: not found (--dvc-yaml)")
+    try:
+        spec_all = yaml.safe_load(dvc_yaml.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise StoreError(f"{dvc_yaml}: not valid YAML: {' '.join(str(err).split())}") from None
+    if not isinstance(spec_all, dict):
+        raise StoreError(f"{dvc_yaml}: expected a mapping with a 'stages' key")
+    stages = spec_all.get("stages", {})
     sections = []
     for name, spec in stages.items():
         if name == "report":
@@ -50,7 +58,7 @@ def read_sections(dvc_yaml: Path) -> list[StageSection]:
         section = StageSection(name=name, desc=str(spec.get("desc", "")))
         for path in _paths(spec.get("metrics")):
             if (root / path).is_file():
-                data = json.loads((root / path).read_text())
+                data = read_json(root / path)
                 section.metrics.update(data if isinstance(data, dict) else {str(path): data})
         for path in _paths(spec.get("plots")) + [
             p for p in _paths(spec.get("outs")) if p.suffix == ".png"

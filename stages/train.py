@@ -15,6 +15,7 @@ from advinterp.config import TrainConfig, load_section
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.batches import iter_batches, iter_shuffled_batches
 from advinterp.data.dataset import TEST, TRAIN, VAL
+from advinterp.errors import CheckpointError
 from advinterp.models.checkpoint import load_pretrained, save_classifier
 from advinterp.models.classifier import build_classifier
 from advinterp.models.training import accuracy, fit, make_optimizer
@@ -46,7 +47,10 @@ def main(args: argparse.Namespace) -> None:
 
     model = build_classifier(cfg.arch, len(index.class_names), cfg.mean, cfg.std)
     if cfg.weights is not None:
-        fresh = load_pretrained(model, cfg.weights)
+        try:
+            fresh = load_pretrained(model, cfg.weights)
+        except CheckpointError as err:
+            raise CheckpointError(f"train.weights: {err}") from None
         log.info("initialised from %s; fresh: %s", cfg.weights, ", ".join(fresh) or "nothing")
     model.to(device)
 

@@ -28,6 +28,7 @@ import numpy as np
 import zarr
 
 from advinterp.data.dataset import AttributeIndex, ImageSource, PartBoxes
+from advinterp.errors import DatasetError
 from advinterp.progress import track
 from advinterp.store import create_array, create_group, open_store, shard_slices, write_array
 
@@ -127,18 +128,32 @@ def open_dataset(path: Path | str) -> zarr.Group:
     return open_store(path, REQUIRED)
 
 
-def read_index(group: zarr.Group) -> AttributeIndex:
-    """Everything but the pixels, read into memory."""
+def read_index(group: zarr.Group, origin: str | None = None) -> AttributeIndex:
+    """Everything but the pixels, read into memory and validated.
+
+    Raises:
+        DatasetError: naming the store (``origin``, default its path) when labels,
+            splits, attributes or boxes are inconsistent (e.g. a label out of range,
+            an empty split, NaN in the class-attribute matrix).
+    """
+    if origin is None:
+        origin = str(getattr(group.store, "root", group.store))
     attrs = group.attrs
+    for key in ("class_names", "attribute_names"):
+        if key not in attrs:
+            raise DatasetError(f"{origin}: the dataset store has no '{key}' attribute")
     boxes = None
     if "box_offsets" in group:
+        for name in ("box_xyxy", "box_part", "box_attributes"):
+            if name not in group:
+                raise DatasetError(f"{origin}: missing array '{name}' (box_offsets is there)")
         boxes = PartBoxes(
             offsets=group["box_offsets"][:],
             xyxy=group["box_xyxy"][:],
             part=group["box_part"][:],
             attributes=group["box_attributes"][:],
         )
-    return AttributeIndex(
+    index = AttributeIndex(
         name=str(attrs.get("name", "")),
         labels=group["labels"][:],
         split=group["split"][:],
@@ -150,3 +165,5 @@ def read_index(group: zarr.Group) -> AttributeIndex:
         boxes=boxes,
         sample_ids=list(attrs.get("sample_ids", [])),
     )
+    index.validate(origin)
+    return index

@@ -15,7 +15,9 @@ import numpy as np
 from advinterp.store import shard_slices
 
 
-def _read_rows(array: Any, rows: np.ndarray, chunk_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _read_rows(
+    array: Any, rows: np.ndarray, chunk_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (row indices, data) per storage shard, for sorted ``rows``."""
     for sl in shard_slices(int(array.shape[0]), chunk_size):
         lo, hi = np.searchsorted(rows, [sl.start, sl.stop])

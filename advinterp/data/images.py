@@ -49,5 +49,7 @@ class FileImages:
         """Fail before any work if a listed file is missing (names the first few)."""
         missing = [p for p in self.paths if not Path(p).is_file()]
         if missing:
-            extra = f" ({len(missing) - 1} more listed files are missing)" if len(missing) > 1 else ""
+            extra = (
+                f" ({len(missing) - 1} more listed files are missing)" if len(missing) > 1 else ""
+            )
             raise DatasetError(f"{missing[0]}: image file not found{extra}")

@@ -36,13 +36,29 @@ def read_weights_file(path: Path | str, device: torch.device | str = "cpu") -> d
     except pickle.UnpicklingError as err:
         raise CheckpointError(
             f"{path}: refused: the file holds pickled objects that weights_only loading "
-            f"does not allow (it could run code). Re-save it as a plain state_dict. ({err})"
+            f"does not allow (it could run code). Re-save it as a plain state_dict. "
+            f"({_one_line(err)})"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({err})") from None
+        raise CheckpointError(
+            f"{path}: not a readable torch checkpoint ({_one_line(err)})"
+        ) from None
+    except Exception as err:  # torch's unpickler fails on garbage with assorted types
+        raise CheckpointError(
+            f"{path}: not a readable torch checkpoint ({type(err).__name__}: {_one_line(err)})"
+        ) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
     return obj
+
+
+def _one_line(err: BaseException) -> str:
+    """The informative line of a (possibly long, multi-line) torch loading error."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    for line in lines:  # weights_only refusals name the offending global here
+        if "unsupported global" in line.lower() or "unsupported operand" in line.lower():
+            return line
+    return lines[0] if lines else type(err).__name__
 
 
 def save_classifier(path: Path | str, model: ImageClassifier, **metadata: Any) -> None:
@@ -60,11 +76,23 @@ def save_classifier(path: Path | str, model: ImageClassifier, **metadata: Any) -
         torch.save(payload, tmp)
 
 
-def load_classifier(path: Path | str, device: torch.device | str = "cpu") -> ImageClassifier:
-    """Load a checkpoint written by :func:`save_classifier`, in eval mode."""
+def load_classifier(
+    path: Path | str, device: torch.device | str = "cpu", num_classes: int | None = None
+) -> ImageClassifier:
+    """Load a checkpoint written by :func:`save_classifier`, in eval mode.
+
+    Args:
+        num_classes: when given, the class count of the dataset the model is used on;
+            a classifier with another number of outputs is refused.
+    """
     obj = read_weights_file(path, device)
     if obj.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an advinterp classifier checkpoint")
+    if num_classes is not None and int(obj.get("num_classes", -1)) != num_classes:
+        raise CheckpointError(
+            f"{path}: a classifier for {obj.get('num_classes')} classes, but the dataset has "
+            f"{num_classes} classes (trained on another dataset?)"
+        )
     model = build_classifier(obj["arch"], int(obj["num_classes"]), obj["mean"], obj["std"])
     _load_state(model, obj["state_dict"], path, strict=True)
     return model.to(device).eval()

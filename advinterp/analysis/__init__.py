@@ -1,0 +1,1 @@
+"""Analyses: accuracy curves, attribute distances, localisation metrics, detection tables."""

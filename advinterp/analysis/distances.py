@@ -1,0 +1,153 @@
+"""Attribute distances of Gulshad et al. Sec. 4.2 (Eqs. 8-15, Figure 5).
+
+Notation: ``Z_{n,y_n}`` predicted attributes (SJE's θ(x)W) of a clean image classified
+correctly as ``y_n``; ``Ẑ_{n,y}`` of its adversarial image misclassified as ``y``;
+``Ẑ^AT`` the same under adversarial training; ``φ(·)`` class embeddings. Every
+distance is Euclidean over the *top 20% most-changed attributes* (the attributes the
+perturbation moves most, :func:`~advinterp.grounding.selection.most_changed`):
+
+(a) Eqs. 8-9: ``d1 = ||Z_{n,y_n} - Ẑ_{n,y}||`` vs ``d2 = ||φ(y_n) - φ(y)||`` -- how
+    far the attack moved the attributes compared with how far apart the two classes are;
+(b) Eqs. 12-13: ``d1 = ||Ẑ^AT_{n,y_n} - Ẑ_{n,y}||`` vs ``d2 = ||φ(y_n) - φ(y)||`` --
+    the same with the adversarial image that adversarial training classifies correctly
+    in place of the clean image;
+(c) Eqs. 10-11: ``d1 = ||Ẑ_{n,y} - φ(y)||`` vs ``d2 = ||Ẑ_{n,y} - φ(y_n)||`` -- are the
+    adversarial attributes closer to the wrong class than to the correct one?
+(d) Eqs. 14-15: (c) for adversarial images that fool the adversarially trained model.
+
+The paper reads (c)/(d) as "adversarial images are misclassified because their
+attributes are close to the wrong class": the summary is the fraction with d1 < d2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from advinterp.grounding.selection import most_changed
+
+PANELS = {
+    "a": ("||Z - Ẑ||", "||φ(y_n) - φ(y)||", "Eqs. 8-9: clean vs adversarial attributes"),
+    "b": ("||Ẑ_AT - Ẑ||", "||φ(y_n) - φ(y)||", "Eqs. 12-13: AT vs standard adversarial"),
+    "c": ("||Ẑ - φ(y)||", "||Ẑ - φ(y_n)||", "Eqs. 10-11: adversarial to wrong vs correct class"),
+    "d": (
+        "||Ẑ_AT - φ(y)||",
+        "||Ẑ_AT - φ(y_n)||",
+        "Eqs. 14-15: as (c) under adversarial training",
+    ),
+}
+
+
+def masked_distance(u: np.ndarray, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Row-wise Euclidean distance over the attributes where ``mask`` is True.
+
+    Shape:
+        u, v: (N, A) float; mask: (N, A) bool. returns: (N,) float64.
+    """
+    diff = np.where(mask, np.asarray(u, np.float64) - np.asarray(v, np.float64), 0.0)
+    return np.sqrt(np.sum(diff**2, axis=1))
+
+
+def l2_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit Euclidean norm (zero rows stay zero). Shape: (N, A) -> (N, A)."""
+    x = np.asarray(x, np.float64)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
+
+
+@dataclass(frozen=True)
+class DistancePair:
+    """d1 and d2 per analysed image of one Figure 5 panel. Shape: (N,) float64 each."""
+
+    d1: np.ndarray
+    d2: np.ndarray
+
+    def summary(self) -> dict[str, float | int | None]:
+        """n, fraction with d1 < d2, and mean/median of both distances."""
+        n = len(self.d1)
+        if n == 0:
+            return {"n": 0, "fraction_d1_lt_d2": None}
+        return {
+            "n": n,
+            "fraction_d1_lt_d2": float(np.mean(self.d1 < self.d2)),
+            "mean_d1": float(np.mean(self.d1)),
+            "mean_d2": float(np.mean(self.d2)),
+            "median_d1": float(np.median(self.d1)),
+            "median_d2": float(np.median(self.d2)),
+        }
+
+
+def clean_vs_adversarial(
+    Z: np.ndarray,
+    Zhat: np.ndarray,
+    phi: np.ndarray,
+    true: np.ndarray,
+    wrong: np.ndarray,
+    fraction: float = 0.2,
+    scope: str = "per_image",
+) -> DistancePair:
+    """Panel (a), Eqs. 8-9, on the attributes changing most from ``Z`` to ``Ẑ``.
+
+    Shape:
+        Z, Zhat: (N, A) predicted attributes, clean (correct) and adversarial (wrong);
+        phi: (C, A) class embeddings; true, wrong: (N,) int classes y_n and y.
+    """
+    mask = most_changed(Z, Zhat, fraction, scope)
+    return DistancePair(
+        masked_distance(Z, Zhat, mask), masked_distance(phi[true], phi[wrong], mask)
+    )
+
+
+def robust_vs_standard(
+    Zhat_at: np.ndarray,
+    Zhat: np.ndarray,
+    phi: np.ndarray,
+    true: np.ndarray,
+    wrong: np.ndarray,
+    fraction: float = 0.2,
+    scope: str = "per_image",
+) -> DistancePair:
+    """Panel (b), Eqs. 12-13: ``Ẑ^AT_{n,y_n}`` (AT, correct) vs ``Ẑ_{n,y}`` (standard, wrong).
+
+    Shape: as :func:`clean_vs_adversarial` with ``Zhat_at`` in place of ``Z``.
+    """
+    return clean_vs_adversarial(Zhat_at, Zhat, phi, true, wrong, fraction, scope)
+
+
+def wrong_vs_correct(
+    Z: np.ndarray,
+    Zhat: np.ndarray,
+    phi: np.ndarray,
+    true: np.ndarray,
+    wrong: np.ndarray,
+    fraction: float = 0.2,
+    scope: str = "per_image",
+) -> DistancePair:
+    """Panels (c)/(d), Eqs. 10-11 / 14-15: ``Ẑ`` to the wrong vs the correct class.
+
+    ``Z`` (the clean image's attributes under the same model) only chooses the
+    most-changed attributes; the distances are those of ``Ẑ``.
+
+    Shape: as :func:`clean_vs_adversarial`.
+    """
+    mask = most_changed(Z, Zhat, fraction, scope)
+    return DistancePair(
+        masked_distance(Zhat, phi[wrong], mask), masked_distance(Zhat, phi[true], mask)
+    )
+
+
+def histograms(
+    pairs: dict[str, DistancePair], bins: int = 20
+) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Counts of d1 and d2 per panel on one shared set of bin edges (Figure 5 data).
+
+    Returns:
+        edges (bins+1,) and, per panel, (d1 counts (bins,), d2 counts (bins,)).
+    """
+    values = [v for p in pairs.values() for v in (p.d1, p.d2) if len(v)]
+    hi = float(max((np.max(v) for v in values), default=1.0)) or 1.0
+    edges = np.linspace(0.0, hi * 1.0001, bins + 1)
+    return edges, {
+        k: (np.histogram(p.d1, edges)[0], np.histogram(p.d2, edges)[0]) for k, p in pairs.items()
+    }

@@ -1,0 +1,117 @@
+"""Figures of the InterpretGAN diagnosis (Zheng et al. Figs. 3/5 rows and Table 1 as a plot).
+
+Each function returns a matplotlib Figure; the stage saves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+BASELINE_TITLES = {
+    "saliency": "Saliency",
+    "integrated_gradients": "Integrated\ngradients",
+    "occlusion": "Occlusion",
+}
+
+
+@dataclass(frozen=True)
+class ExplanationRow:
+    """One row of Figure 3/5: an input, its per-layer explanations, pixel attributions.
+
+    Shape:
+        image: (3, H, W) in [0, 1]; explanations: (L, 3, H, W) in [0, 1];
+        baselines: name -> (H, W) float.
+    """
+
+    label: str
+    image: np.ndarray
+    image_title: str
+    explanations: np.ndarray
+    explanation_titles: Sequence[str]
+    baselines: Mapping[str, np.ndarray]
+
+
+def _image(ax, image: np.ndarray, title: str) -> None:
+    ax.imshow(np.clip(np.transpose(image, (1, 2, 0)), 0.0, 1.0), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=6)
+
+
+def _heat(ax, heat: np.ndarray, signed: bool) -> None:
+    if signed:
+        lim = float(np.abs(heat).max()) or 1.0
+        ax.imshow(heat, cmap="coolwarm", vmin=-lim, vmax=lim, interpolation="nearest")
+    else:
+        ax.imshow(heat, cmap="inferno", vmin=0.0, vmax=float(heat.max()) or 1.0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def explanation_rows_figure(
+    rows: Sequence[ExplanationRow], layers: Sequence[str], title: str, dpi: int = 100
+) -> Figure:
+    """Figures 3/5: per row the input, one explanation per layer, then the baselines.
+
+    Natural and adversarial rows alternate in the paper; pass them in that order.
+    Titles above explanations name f's class on them, so the drift of an adversarial
+    example's explanations towards the wrong class reads left to right.
+    """
+    if not rows:
+        raise ValueError("no rows to draw")
+    names = list(rows[0].baselines)
+    cols = 1 + len(layers) + len(names)
+    fig, axes = plt.subplots(
+        len(rows), cols, figsize=(0.95 * cols, 1.05 * len(rows) + 0.4), dpi=dpi, squeeze=False
+    )
+    for r, row in enumerate(rows):
+        _image(axes[r, 0], row.image, row.image_title)
+        axes[r, 0].set_ylabel(row.label, fontsize=7)
+        for j, layer in enumerate(layers):
+            head = f"{layer}\n" if r == 0 else ""
+            _image(axes[r, 1 + j], row.explanations[j], head + row.explanation_titles[j])
+        for k, name in enumerate(names):
+            ax = axes[r, 1 + len(layers) + k]
+            _heat(ax, row.baselines[name], signed=name == "occlusion")
+            if r == 0:
+                ax.set_title(BASELINE_TITLES.get(name, name), fontsize=6)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def vulnerability_figure(
+    layers: Sequence[str], table: Mapping[str, Mapping[str, Sequence[float]]], dpi: int = 100
+) -> Figure:
+    """Table 1 as a plot: Acc_i (lines) and Vul_i (bars) per layer for each model.
+
+    Args:
+        table: model name -> {"acc": (L,), "vul": (L,)} in [0, 1] / [-1, 1].
+    """
+    fig, (ax_acc, ax_vul) = plt.subplots(1, 2, figsize=(8, 3), dpi=dpi)
+    x = np.arange(len(layers))
+    width = 0.8 / max(len(table), 1)
+    for k, (name, cols) in enumerate(table.items()):
+        ax_acc.plot(x, 100 * np.asarray(cols["acc"]), marker="o", label=name)
+        ax_vul.bar(
+            x + (k - (len(table) - 1) / 2) * width, 100 * np.asarray(cols["vul"]), width, label=name
+        )
+    for ax, ylabel in ((ax_acc, "Acc$_i$ (%)"), (ax_vul, "Vul$_i$ (%)")):
+        ax.set_xticks(x, layers, fontsize=7)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    ax_acc.set_ylim(0, 100)
+    ax_vul.axhline(0, color="black", lw=0.6)
+    ax_acc.set_title("accuracy on explanations of PGD images", fontsize=8)
+    ax_vul.set_title("vulnerability per layer (Eq. 5)", fontsize=8)
+    fig.tight_layout()
+    return fig

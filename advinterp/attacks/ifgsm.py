@@ -1,0 +1,127 @@
+"""IFGSM / BIM: the iterative fast gradient sign method (Kurakin et al. 2017).
+
+Gulshad et al., Sec. 3.1, Eq. 1: starting from the clean image, repeat
+``x̂ <- Clip_eps{x̂ + α sign(∇_x̂ J(x̂, y))}`` (untargeted: climb the loss of the true
+class) or ``x̂ <- Clip_eps{x̂ - α sign(∇_x̂ J(x̂, y_t))}`` (targeted: descend the loss of
+the target class). Distance: L-inf in pixel space [0, 1]; after every step the image is
+projected onto the eps-ball around the clean image and onto [0, 1].
+
+Hand-written rather than torchattacks' ``BIM``: the pipeline needs targets per sample,
+a PGD random start sharing the same loop, a model left exactly as it was found
+(train/eval mode, ``requires_grad``, no parameter ``.grad`` written) and pixel-space
+clipping, in one small function; ``bench/`` compares its throughput with torchattacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@contextlib.contextmanager
+def frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and ``requires_grad=False`` on every parameter; both restored on exit.
+
+    Attacks need gradients with respect to the input only: freezing the parameters
+    skips their gradient computation and leaves any ``.grad`` the caller holds untouched.
+    The train/eval flag of every submodule is restored as it was (also on error).
+    """
+    modes = {m: m.training for m in model.modules()}
+    flags = {p: p.requires_grad for p in model.parameters()}
+    try:
+        model.eval()
+        for p in flags:
+            p.requires_grad_(False)
+        yield model
+    finally:
+        for p, flag in flags.items():
+            p.requires_grad_(flag)
+        for m, flag in modes.items():
+            m.training = flag
+
+
+def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Project onto the L-inf ball of radius ``eps`` around ``x``, then onto [0, 1].
+
+    Shape:
+        x_adv, x: (N, 3, H, W) float32; returns the same shape, in [0, 1].
+    """
+    return torch.minimum(torch.maximum(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
+
+
+def linf_iterate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    step_size: float,
+    steps: int,
+    targeted: bool,
+    start: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The signed-gradient loop shared by IFGSM and PGD (Eq. 1).
+
+    Args:
+        y: the class whose cross-entropy is climbed (untargeted) or descended (targeted).
+        start: first iterate (PGD's random start); the clean image when ``None``.
+
+    Shape:
+        x: (N, 3, H, W) float32 in [0, 1]; y: (N,) int64.
+        returns: (N, 3, H, W) float32 in [0, 1] with ``|x̂ - x|_inf <= eps``, detached.
+    """
+    if eps < 0 or step_size < 0 or steps < 0:
+        raise ValueError(f"eps, step_size and steps must be >= 0, got {eps}, {step_size}, {steps}")
+    x = x.detach()
+    y = y.to(x.device)
+    x_adv = x.clone() if start is None else project_linf(start.detach(), x, eps)
+    direction = -1.0 if targeted else 1.0
+    with frozen(model), torch.enable_grad():
+        for _ in range(steps):
+            x_adv.requires_grad_(True)
+            # Summed, not averaged: a sample's gradient must not shrink with the batch size.
+            loss = F.cross_entropy(model(x_adv), y, reduction="sum")
+            (grad,) = torch.autograd.grad(loss, x_adv)
+            x_adv = project_linf(x_adv.detach() + direction * step_size * grad.sign(), x, eps)
+    return x_adv.detach()
+
+
+def default_step_size(eps: float, steps: int) -> float:
+    """α = 2.5 eps / steps (Madry et al.): enough to reach the ball's edge from anywhere."""
+    return 2.5 * eps / max(steps, 1)
+
+
+def ifgsm(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    steps: int = 10,
+    step_size: float | None = None,
+    targets: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """IFGSM adversarial examples (Eq. 1), untargeted or, given ``targets``, targeted.
+
+    Args:
+        model: maps images in [0, 1] to logits; left in the state it was found in.
+        eps: L-inf budget in pixel units ([0, 1] scale).
+        steps: iterations; ``step_size`` α defaults to :func:`default_step_size`.
+        targets: target class per sample for the targeted attack.
+        generator: unused (IFGSM is deterministic); accepted so every L-inf attack in
+            :mod:`advinterp.attacks.registry` shares one signature.
+
+    Shape:
+        x: (N, 3, H, W) float32 in [0, 1]; y, targets: (N,) int64.
+        returns: (N, 3, H, W) float32 in [0, 1], ``|x̂ - x|_inf <= eps``.
+    """
+    del generator
+    alpha = default_step_size(eps, steps) if step_size is None else step_size
+    if targets is None:
+        return linf_iterate(model, x, y, eps=eps, step_size=alpha, steps=steps, targeted=False)
+    return linf_iterate(model, x, targets, eps=eps, step_size=alpha, steps=steps, targeted=True)

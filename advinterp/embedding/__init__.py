@@ -1,0 +1,1 @@
+"""Attribute embeddings: SJE (structured joint embedding)."""

@@ -1,0 +1,1 @@
+"""Explainers: saliency, guided backprop, LIME, LAN masks, InterpretGAN."""

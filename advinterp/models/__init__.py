@@ -1,0 +1,1 @@
+"""Classifiers: builders, checkpoints, training, adversarial training, features."""

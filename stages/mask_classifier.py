@@ -1,0 +1,98 @@
+"""Stage ``mask_classifier``: train f2 (LeNet-style) on training-set LAN masks; test accuracy."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from advinterp.config import MaskClassifierConfig, load_section
+from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.batches import iter_batches, iter_shuffled_batches
+from advinterp.data.dataset import TEST, TRAIN, VAL
+from advinterp.errors import StoreError
+from advinterp.models.mask_classifier import MaskClassifier, mask_classifier_state
+from advinterp.models.training import accuracy, fit, make_optimizer
+from advinterp.runtime import resolve_device
+from advinterp.store import atomic_output, open_store, sample_chunk_size, write_json
+from stages.cli import parser, run, setup_base
+
+log = logging.getLogger("advinterp.stages.mask_classifier")
+SHUFFLE_BUFFER = 8192
+
+
+def build() -> argparse.ArgumentParser:
+    p = parser(__doc__)
+    p.add_argument("--dataset", type=Path, required=True, help="for labels and splits")
+    p.add_argument("--masks", type=Path, required=True, help="lan_train's masks.zarr")
+    p.add_argument("--model", type=Path, required=True, help="f2 checkpoint to write")
+    p.add_argument("--metrics", type=Path, required=True)
+    p.add_argument("--history", type=Path, required=True, help="per-epoch CSV for dvc plots")
+    return p
+
+
+def main(args: argparse.Namespace) -> None:
+    base = setup_base(args.params)
+    cfg = load_section(MaskClassifierConfig, "mask_classifier", args.params)
+    device = resolve_device(base.device)
+    index = read_index(open_dataset(args.dataset))
+    masks = open_store(args.masks, {"masks": 4})["masks"]
+    if masks.shape[0] != index.num_samples:
+        raise StoreError(
+            f"{args.masks}: {masks.shape[0]} masks for {index.num_samples} dataset rows"
+        )
+    chunk = sample_chunk_size(masks)
+    rows = {s: np.flatnonzero(index.split == s) for s in (TRAIN, VAL, TEST)}
+    labels = torch.as_tensor(index.labels)
+    rng = np.random.default_rng(base.seed)
+
+    def with_labels(batches):
+        for idx, m in batches:
+            yield m, labels[idx]
+
+    def eval_batches(split: int):
+        return with_labels(iter_batches(masks, rows[split], cfg.batch_size, chunk))
+
+    model = MaskClassifier(len(index.class_names), masks.shape[1], cfg.dropout).to(device)
+    optimizer = make_optimizer(model, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
+    history = fit(
+        model,  # type: ignore[arg-type]  # fit only calls model(x), train() and eval()
+        lambda epoch: with_labels(
+            iter_shuffled_batches(masks, rows[TRAIN], cfg.batch_size, chunk, SHUFFLE_BUFFER, rng)
+        ),
+        lambda: eval_batches(VAL if len(rows[VAL]) else TEST),
+        epochs=cfg.epochs,
+        steps_per_epoch=math.ceil(len(rows[TRAIN]) / cfg.batch_size),
+        optimizer=optimizer,
+        device=device,
+        generator=torch.Generator().manual_seed(base.seed),
+        augment=False,  # a flipped or shifted mask is not the mask of the flipped image
+    )
+    metrics = {
+        "train_accuracy": history[-1]["train_accuracy"],
+        "val_accuracy": history[-1]["val_accuracy"] if len(rows[VAL]) else None,
+        "test_accuracy": accuracy(model, eval_batches(TEST), device),  # type: ignore[arg-type]
+        "chance": 1.0 / len(index.class_names),
+    }
+    log.info(
+        "f2 test-mask accuracy %.3f (chance %.3f)", metrics["test_accuracy"], metrics["chance"]
+    )
+    with atomic_output(args.model) as tmp:
+        torch.save(
+            mask_classifier_state(
+                model, params=cfg.model_dump(mode="json"), seed=base.seed, masks=str(args.masks)
+            ),
+            tmp,
+        )
+    with atomic_output(args.history) as tmp:
+        pd.DataFrame(history).to_csv(tmp, index=False)
+    write_json(args.metrics, metrics)
+
+
+if __name__ == "__main__":
+    run(main, build)

@@ -1,0 +1,191 @@
+"""Attack to explain (Jalwana et al.): Algorithm 1, Algorithm 2 and their alternation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage.filters import threshold_otsu
+
+from advinterp.attacks.attack_to_explain import (
+    A2EParams,
+    attack_to_explain,
+    conv_base_activation,
+    estimate_perturbation,
+    mean_colour,
+    refine_perturbation,
+    refinement_mask,
+    target_probability,
+    visualise_perturbation,
+    with_patch,
+)
+from tests.attacks.colour_model import SIZE, colour_model, reddish
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def params(**kw) -> A2EParams:
+    defaults = dict(
+        eta=4.0, batch_size=4, gamma=0.99, max_iterations=25, refine_every=0, step_size=0.05
+    )
+    return A2EParams(**{**defaults, **kw})
+
+
+@pytest.mark.parametrize("step_size", [1.0, 0.05])
+@pytest.mark.parametrize("accumulate_seed", [True, False])
+def test_norm_never_exceeds_eta_and_model_inputs_stay_in_unit_range(step_size, accumulate_seed):
+    model = colour_model()
+    seen: list[tuple[float, float]] = []
+    handle = model.register_forward_pre_hook(
+        lambda _m, inp: seen.append((float(inp[0].detach().min()), float(inp[0].detach().max())))
+    )
+    try:
+        samples = reddish(12)
+        prm = params(
+            eta=2.5,
+            step_size=step_size,
+            accumulate_seed=accumulate_seed,
+            max_iterations=8,
+            refine_every=3,
+            refine_until=14,
+        )
+        res = attack_to_explain(model, samples[0], samples[1:], 2, prm, torch.Generator())
+    finally:
+        handle.remove()
+    assert res.iterations == 14 and res.refinements >= 2
+    assert res.norms.max() <= 2.5 * (1 + 1e-5)
+    assert float(res.perturbation.norm()) <= 2.5 * (1 + 1e-5)
+    assert seen and min(lo for lo, _ in seen) >= 0.0 and max(hi for _, hi in seen) <= 1.0
+
+
+def test_target_probability_rises_over_iterations():
+    model = colour_model()
+    samples = reddish(16)
+    seed = samples[0]
+    before = float(target_probability(model, samples, 2).mean())
+    est = estimate_perturbation(
+        model, seed, samples[1:], 2, params(max_iterations=30), torch.Generator().manual_seed(0)
+    )
+    h = np.asarray(est.history)
+    assert len(h) == 30  # γ = 0.99 is out of reach at this η: runs to the cap
+    assert h[-5:].mean() > h[0] + 0.15
+    after = float(target_probability(model, (samples + est.perturbation).clamp(0, 1), 2).mean())
+    assert after > before + 0.2
+    # the perturbation adds blue: the target's colour, what the model takes class 2 to be
+    assert est.perturbation[2].mean() > 0 > est.perturbation[0].mean()
+
+
+def test_stops_once_expected_probability_reaches_gamma():
+    model = colour_model()
+    samples = reddish(10)
+    est = estimate_perturbation(
+        model, samples[0], samples[1:], 2, params(gamma=0.2, max_iterations=60), torch.Generator()
+    )
+    assert est.history[-1] >= 0.2
+    assert all(h < 0.2 for h in est.history[:-1])
+    assert est.iterations < 60
+
+
+def test_sign_test_picks_descent_of_the_cross_entropy():
+    """ρ is built from ∇J (J = target cross-entropy); lines 11-19 must flip it to -ρ."""
+    model = colour_model()
+    samples = reddish(10)
+    est = estimate_perturbation(
+        model, samples[0], samples[1:], 2, params(max_iterations=10), torch.Generator()
+    )
+    assert np.mean(np.asarray(est.signs) == -1) >= 0.8
+
+
+def test_fixed_iterations_ignore_gamma_and_start_from_init():
+    model = colour_model()
+    samples = reddish(6)
+    init = torch.zeros(3, SIZE, SIZE)
+    init[2] = 0.2
+    est = estimate_perturbation(
+        model,
+        samples[0],
+        samples[1:],
+        2,
+        params(gamma=0.0),
+        torch.Generator(),
+        init=init,
+        iterations=3,
+    )
+    assert est.iterations == 3
+
+
+def test_model_state_restored_and_no_hooks_left():
+    model = colour_model().train()
+    samples = reddish(6)
+    attack_to_explain(
+        model,
+        samples[0],
+        samples[1:],
+        2,
+        params(max_iterations=3, refine_every=2, refine_until=5),
+        torch.Generator(),
+    )
+    assert model.training and all(m.training for m in model.modules())
+    assert all(p.requires_grad for p in model.parameters())
+    assert all(p.grad is None for p in model.parameters())
+    assert not any(m._forward_hooks for m in model.modules())
+
+
+def test_refinement_mask_keeps_only_above_threshold_cells():
+    rng = np.random.default_rng(0)
+    a = 0.3 * rng.random((8, 8))  # below-threshold activity everywhere...
+    a[:3, :3] = 1.0  # ...and one salient block
+    above = a > threshold_otsu(a)
+    assert above.sum() == 9 and above[:3, :3].all()
+    f = refinement_mask(a, (64, 64), lam=5.0)
+    assert f.shape == (64, 64)
+    # bicubic support is two source cells (8 px each): a pixel whose taps hold no
+    # above-threshold cell is exactly zero, i.e. source coordinate >= 5 on an axis
+    assert torch.all(f[44:, :] == 0) and torch.all(f[:, 44:] == 0)
+    assert float(f[4:20, 4:20].min()) >= 4.5  # λ, give or take bicubic overshoot
+    assert abs(float(f[4:20, 4:20].mean()) - 5.0) < 0.5
+    constant = refinement_mask(np.ones((4, 4)), (8, 8), lam=5.0)
+    assert torch.equal(constant, torch.ones(8, 8))
+
+
+def test_refine_perturbation_focuses_on_the_salient_region():
+    model = colour_model()
+    g = torch.Generator().manual_seed(0)
+    p = 0.01 * torch.randn(3, SIZE, SIZE, generator=g)
+    p[:, :8, :8] += 0.05  # strong positive signal top-left: high ReLU activation there
+    omega = conv_base_activation(model, (p + model.mean[0])[None])
+    assert omega.shape == (1, 3, SIZE, SIZE)
+    refined = refine_perturbation(model, p, lam=5.0)
+    assert refined.abs().max() <= 1.0
+
+    def share(q: torch.Tensor) -> float:
+        e = q.pow(2)
+        return float(e[:, :8, :8].sum() / e.sum())
+
+    assert share(refined) > share(p) + 0.05
+    # far from the salient quarter the mask is zero: nothing survives there
+    assert torch.all(refined[:, 14:, 14:] == 0)
+    inside = refined[:, 2:6, 2:6] / p[:, 2:6, 2:6]
+    assert torch.allclose(inside, torch.full_like(inside, 5.0), atol=0.6)
+
+
+def test_patch_and_visualisation():
+    x = reddish(3)
+    colour = mean_colour(x)
+    assert torch.allclose(colour, x.mean(dim=(0, 2, 3)))
+    patched = with_patch(x, (2, 3, 4, 5), colour)
+    assert torch.allclose(patched[:, :, 2:6, 3:8], colour.view(1, 3, 1, 1).expand(3, 3, 4, 5))
+    assert torch.equal(patched[:, :, 8:], x[:, :, 8:])
+    v = visualise_perturbation(torch.tensor([-0.2, 0.0, 0.1]).view(1, 3, 1, 1).expand(1, 3, 2, 2))
+    assert torch.allclose(v[0, :, 0, 0], torch.tensor([0.0, 0.5, 0.75]))
+
+
+def test_params_are_checked():
+    with pytest.raises(ValueError, match="eta"):
+        A2EParams(eta=0.0, batch_size=4, gamma=0.5, max_iterations=3)

@@ -1,0 +1,66 @@
+"""All of Göpfert et al.'s explainers on one small batch: shapes, classes, padding, seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from lime.lime_image import LimeImageExplainer
+
+from advinterp.config import SyntheticConfig
+from advinterp.data.synthetic import generate
+from advinterp.explainers.lime_image import lime_classifier_fn, quickshift_segmenter
+from advinterp.explainers.suite import LimeSettings, explain_images, lime_seed
+from advinterp.models.classifier import build_classifier
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: these small models gain nothing from more, and a shared CPU
+    makes OpenMP threads spin against each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_explain_images_shapes_classes_and_lime_reproducible_by_the_package():
+    torch.manual_seed(0)
+    model = build_classifier("tiny_resnet", 4, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)).eval()
+    images = generate(SyntheticConfig(num_classes=4, images_per_class=3, families=2), 24, 0).load(
+        [0, 3]
+    )
+    seg = quickshift_segmenter(2, 6, 0.5)
+    out = explain_images(
+        model,
+        images,
+        lime=LimeSettings(seg, num_samples=30, batch_size=16, top=50),
+        batch_size=2,
+        device=torch.device("cpu"),
+        seed=3,
+        image_set=1,
+    )
+    with torch.no_grad():
+        np.testing.assert_array_equal(out["explained"], model(torch.from_numpy(images)).argmax(1))
+    assert out["saliency"].shape == out["guided_backprop"].shape == images.shape
+    assert out["random"].shape == (2, 24, 24) and out["lime_segments"].shape == (2, 24, 24)
+    assert out["lime_top"].shape == (2, 50)
+    for i in range(2):
+        ids = out["lime_top"][i]
+        kept = ids[ids >= 0]
+        assert (ids[len(kept) :] == -1).all() and len(kept) < out["lime_num_segments"][i]
+        assert (out["lime_weights"][i, : len(kept)] > 0).all()
+        # The stored seed reproduces the explanation with the lime package itself.
+        assert out["lime_seed"][i] == lime_seed(3, 1, i)
+        hwc = np.ascontiguousarray(images[i].transpose(1, 2, 0))
+        label = int(out["explained"][i])
+        ref = LimeImageExplainer(random_state=int(out["lime_seed"][i])).explain_instance(
+            hwc,
+            lime_classifier_fn(model),
+            labels=(label,),
+            top_labels=None,
+            num_samples=30,
+            segmentation_fn=seg,
+        )
+        pos = [f for f, w in ref.local_exp[label] if w > 0][:50]
+        np.testing.assert_array_equal(kept, pos)

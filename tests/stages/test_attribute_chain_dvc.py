@@ -1,0 +1,69 @@
+"""Attribute chain I through a real ``dvc repro accuracy`` in a scratch repository."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from advinterp.analysis.accuracy_curves import CURVE_COLUMNS, TABLE_COLUMNS
+from advinterp.data.adversarial import ChainLayout
+from advinterp.store import open_store
+from tests.conftest import run
+
+DVC = [sys.executable, "-m", "dvc"]
+CHAIN = {"adv_train", "attack", "adv_features", "sje", "accuracy"}
+
+
+def _ran(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+@pytest.mark.slow
+def test_repro_accuracy_then_eps_grid_change_reruns_only_downstream_of_attack(pipeline_repo):
+    repo = pipeline_repo
+    first = run([*DVC, "repro", "accuracy"], repo)
+    assert CHAIN | {"dataset", "train"} <= _ran(first.stdout), first.stdout
+
+    attack = open_store(repo / "artifacts/attack/adversarial.zarr", {"rows": 1, "targets": 1})
+    layout = ChainLayout.from_attrs(attack.attrs, "attack")
+    assert layout.model_keys == ["standard", "at_0.06"]
+    dataset = open_store(repo / "data/dataset.zarr", {"images": 4})
+    rows = attack["rows"][:]
+    clean = dataset["images"].oindex[rows]
+    assert (attack["targets"][:] != attack["labels"][:]).all()
+    for _, _, eps, path in layout.adversarial_sets():
+        adv = attack[f"{path}/images"][:]
+        assert adv.dtype == np.float32 and adv.shape == clean.shape
+        assert np.abs(adv - clean).max() <= eps + 1e-6
+        assert adv.min() >= 0.0 and adv.max() <= 1.0
+
+    feats = open_store(repo / "artifacts/adv_features/features.zarr")
+    sje = open_store(repo / "artifacts/sje/sje.zarr", {"class_embeddings": 2})
+    n_all, A = dataset["images"].shape[0], sje["class_embeddings"].shape[1]
+    assert feats["at_0.06/clean/features"].shape == (n_all, 128)
+    assert sje["standard/W"].shape == (128, A)
+    assert sje["at_0.06/targeted/eps_0.12/attributes"].shape == (len(rows), A)
+
+    table = pd.read_csv(repo / "artifacts/accuracy/accuracy.csv")
+    assert tuple(table.columns) == TABLE_COLUMNS
+    assert len(table) == 2 * 2 * (2 + 3 * 2)  # models x modes x (clean + eps x classifiers)
+    curves = pd.read_csv(repo / "artifacts/accuracy/curves/curves_targeted.csv")
+    assert tuple(curves.columns) == CURVE_COLUMNS and curves["eps"].tolist() == [0.01, 0.06, 0.12]
+    assert (repo / "artifacts/accuracy/figure4.png").stat().st_size > 1000
+    metrics = json.loads((repo / "artifacts/accuracy/metrics.json").read_text())
+    assert set(metrics["untargeted"]) == {"eps_0.01", "eps_0.06", "eps_0.12"}
+    assert not list(repo.glob("artifacts/**/.*.tmp-*")), "temporary outputs left behind"
+
+    params_path = repo / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    params["attack"]["eps"] = [0.01, 0.03, 0.06, 0.12]
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    second = run([*DVC, "repro", "accuracy"], repo)
+    assert _ran(second.stdout) == {"attack", "adv_features", "sje", "accuracy"}, second.stdout
+    curves = pd.read_csv(repo / "artifacts/accuracy/curves/curves_untargeted.csv")
+    assert curves["eps"].tolist() == [0.01, 0.03, 0.06, 0.12]

@@ -1,0 +1,128 @@
+"""Same inputs and seed, same outputs: every stage run twice gives identical artifacts.
+
+Two tiny worlds are built by the stages themselves (tests/stages/stage_world.py) in two
+directories, each by its own fresh interpreter (two :class:`StageRunner` servers, so
+nothing is shared between the runs, not even Python's hash seed), with relative paths so
+that provenance attrs match too. One is the session's world the bad-input tests use. Then, stage by stage:
+
+* every zarr array of every output store is bitwise identical (``tobytes``), and so
+  are the stores' attrs;
+* every checkpoint holds equal tensors (``torch.equal``) and equal metadata;
+* every CSV table is byte-identical, every metrics JSON equal but for wall-clock
+  timings (keys ending in ``seconds``).
+
+This holds with ``base.num_threads: 1`` (the tiny params) on CPU. The README states where
+it cannot hold (multi-threaded CPU reductions, CUDA kernels).
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import zarr
+
+from tests.stages.stage_world import BUILD, CORE, STAGES, make_world
+
+
+@pytest.fixture(scope="module")
+def twins(tiny_world, tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
+    """The session's tiny world and a second one built the same way in another directory."""
+    with make_world(tmp_path_factory.mktemp("twin")) as twin:
+        return tiny_world.root, twin.root, {**tiny_world.unavailable, **twin.unavailable}
+
+
+def _arrays(group: zarr.Group, prefix: str = "") -> dict[str, zarr.Array]:
+    out = {}
+    for name, member in group.members():
+        if isinstance(member, zarr.Array):
+            out[prefix + name] = member
+        else:
+            out.update(_arrays(member, f"{prefix}{name}/"))
+    return out
+
+
+def _groups(group: zarr.Group, prefix: str = "") -> dict[str, dict]:
+    out = {prefix or "/": dict(group.attrs)}
+    for name, member in group.members():
+        if isinstance(member, zarr.Group):
+            out.update(_groups(member, f"{prefix}{name}/"))
+    return out
+
+
+def assert_same_store(a: Path, b: Path) -> None:
+    ga, gb = zarr.open_group(str(a), mode="r"), zarr.open_group(str(b), mode="r")
+    assert _groups(ga) == _groups(gb), f"{a.name}: attrs differ"
+    xa, xb = _arrays(ga), _arrays(gb)
+    assert sorted(xa) == sorted(xb), f"{a.name}: different arrays"
+    assert xa, f"{a.name}: no arrays"
+    for name in xa:
+        va, vb = np.asarray(xa[name][...]), np.asarray(xb[name][...])
+        assert va.dtype == vb.dtype and va.shape == vb.shape, f"{a.name}/{name}"
+        assert va.tobytes() == vb.tobytes(), f"{a.name}/{name}: values differ"
+        assert dict(xa[name].attrs) == dict(xb[name].attrs), f"{a.name}/{name}: attrs differ"
+
+
+def assert_same_checkpoint(a: Path, b: Path) -> None:
+    oa, ob = torch.load(a, weights_only=True), torch.load(b, weights_only=True)
+    assert oa.keys() == ob.keys()
+    for key in oa:
+        va, vb = oa[key], ob[key]
+        if isinstance(va, dict) and all(isinstance(t, torch.Tensor) for t in va.values()):
+            assert va.keys() == vb.keys()
+            for k in va:
+                assert torch.equal(va[k], vb[k]), f"{a.name}: {key}.{k} differs"
+        else:
+            assert va == vb, f"{a.name}: {key} differs"
+
+
+def _without_timings(obj):
+    """JSON minus wall-clock measurements (keys ending in ``seconds``), which vary."""
+    if isinstance(obj, dict):
+        return {k: _without_timings(v) for k, v in obj.items() if not k.endswith("seconds")}
+    if isinstance(obj, list):
+        return [_without_timings(v) for v in obj]
+    return obj
+
+
+def assert_same_output(a: Path, b: Path) -> None:
+    """Compare one stage output (store, checkpoint, directory, table or figure)."""
+    assert a.exists() and b.exists(), f"{a} missing"
+    if (a / "zarr.json").is_file():
+        assert_same_store(a, b)
+    elif a.is_dir():
+        names = sorted(p.name for p in a.iterdir())
+        assert names == sorted(p.name for p in b.iterdir()), f"{a.name}: different files"
+        for name in names:
+            assert_same_output(a / name, b / name)
+    elif a.suffix == ".pt":
+        assert_same_checkpoint(a, b)
+    elif a.suffix == ".json":
+        ja, jb = json.loads(a.read_text()), json.loads(b.read_text())
+        assert _without_timings(ja) == _without_timings(jb), f"{a}: contents differ"
+    elif a.suffix == ".csv":
+        assert filecmp.cmp(a, b, shallow=False), f"{a}: contents differ"
+    # PNG figures: matplotlib embeds nothing random, but they are not asserted on.
+
+
+def _outputs(stage: str, makes: dict[str, str]) -> list[Path]:
+    """Paths (relative to a world) of everything ``stage`` writes in ``build_world``."""
+    out = []
+    for flag, value in STAGES[stage].items():
+        if value.startswith("in:"):
+            continue
+        out.append(Path(makes[flag]) / value if flag in makes else Path("side", stage, value))
+    return out
+
+
+@pytest.mark.parametrize("stage,makes", BUILD, ids=[s for s, _ in BUILD])
+def test_stage_run_twice_gives_identical_outputs(twins, stage, makes):
+    a, b, unavailable = twins
+    if BUILD.index((stage, makes)) >= CORE and f"stage:{stage}" in unavailable:
+        pytest.skip(f"{stage} did not run: {unavailable[f'stage:{stage}']}")
+    for rel in _outputs(stage, makes):
+        assert_same_output(a / rel, b / rel)
