@@ -613,7 +613,7 @@ class A2EInpaintConfig(Section):
 class A2ESketchConfig(Section):
     """``a2e_robust.sketch``: crude sketch -> target class image (Fig. 8)."""
 
-    n_segments: int = Field(8, ge=2, description="SLIC blobs of the crude sketch")
+    n_segments: int = Field(24, ge=2, description="SLIC blobs of the crude sketch")
     compactness: float = Field(10.0, gt=0.0)
     attack: A2EAttackParams = A2EAttackParams(eta=17.0, gamma=0.99)
 
@@ -696,6 +696,9 @@ class IganGanParams(Section):
     lr_d: float = Field(1e-3, gt=0.0, description="Adam lr of D")
     lr_decay: Literal["constant", "cosine"] = "cosine"
     d_steps: int = Field(1, ge=1, description="discriminator updates per generator update")
+    warm_start: bool = Field(
+        True, description="train the deepest layer first; start each G, D from the deeper one's"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> IganGanParams:

@@ -91,6 +91,25 @@ def load_judge(path: Path, device, num_classes: int) -> ImageClassifier:
     return load_classifier(path, device, num_classes=num_classes)
 
 
+def corrupt_position(
+    index, row: int, size: int, side: int, rng: np.random.Generator
+) -> tuple[int, int]:
+    """Top-left of the corrupt square: centred on a random part box of the image when the
+    dataset has part boxes (so the region holds class evidence), else anywhere."""
+    centre = None
+    if index.boxes is not None:
+        boxes = index.boxes.xyxy[index.boxes.of(row)]
+        if len(boxes):
+            x0, y0, x1, y1 = boxes[rng.integers(len(boxes))]
+            centre = ((y0 + y1) / 2 * size, (x0 + x1) / 2 * size)
+    if centre is None:
+        top, left = (int(v) for v in rng.integers(0, size - side + 1, size=2))
+        return top, left
+    top = int(np.clip(round(centre[0] - side / 2), 0, size - side))
+    left = int(np.clip(round(centre[1] - side / 2), 0, size - side))
+    return top, left
+
+
 def _params(attack: A2EAttackParams) -> A2EParams:
     return A2EParams(**attack.model_dump())
 
@@ -179,16 +198,14 @@ def main(args: argparse.Namespace) -> None:
     classes = rng.permutation(np.unique(labels[test_rows]))[: ic.images]
     inp_rows = np.array([rng.choice(test_rows[labels[test_rows] == c]) for c in classes])
     side = max(1, round(ic.mask_size * S))
-    margin = S // 8
     inp_rec, inp_img = [], {k: [] for k in ("original", "corrupted", "mask", "a2e", "pgd")}
     originals = read_rows(images, inp_rows).to(device)
     for original, row in track(
         zip(originals, inp_rows, strict=True), total=len(inp_rows), desc="inpainting", unit="image"
     ):
         t = int(labels[row])
-        hi = max(margin, S - side - margin)
-        top, left = (int(v) for v in rng.integers(margin, hi + 1, size=2))
-        mask = box_mask((S, S), (min(top, S - side), min(left, S - side), side, side)).to(device)
+        top, left = corrupt_position(index, int(row), S, side, rng)
+        mask = box_mask((S, S), (top, left, side, side)).to(device)
         seed = corrupt(original, mask, ic.fill)
         penalty = inpainting_penalty(mask, ic.beta)
         a2e, res = a2e_image(robust, seed, draws(t, cfg.num_samples), t, ip, gen(), penalty=penalty)

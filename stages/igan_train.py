@@ -65,7 +65,11 @@ def train_gans(
     seed: int,
     device: torch.device,
 ) -> tuple[dict[str, InterpretGAN], dict[str, list[dict[str, float]]]]:
-    """One InterpretGAN per configured layer of ``model``, each seeded on its own."""
+    """One InterpretGAN per configured layer of ``model``, each seeded on its own.
+
+    With ``warm_start`` the deepest layer trains first and every other layer's G and D
+    start from the next deeper layer's trained ones (C is always fresh).
+    """
     g = cfg.gan
     chunk = sample_chunk_size(images)
     latents = latent_fn(model)
@@ -81,8 +85,12 @@ def train_gans(
         d_steps=g.d_steps,
     )
     steps = -(-len(train_rows) // g.batch_size)
-    gans, histories = {}, {}
-    for k, layer in enumerate(g.layers):
+    gans_by_layer: dict[str, InterpretGAN] = {}
+    histories: dict[str, list[dict[str, float]]] = {}
+    order = list(reversed(g.layers)) if g.warm_start else list(g.layers)
+    previous: InterpretGAN | None = None
+    for layer in order:
+        k = g.layers.index(layer)
         torch.manual_seed(seed + k)
         rng = np.random.default_rng([seed, k])
         gan = InterpretGAN(
@@ -95,18 +103,21 @@ def train_gans(
             disc_width=g.disc_width,
             gen_size=g.gen_size,
         )
+        if g.warm_start and previous is not None:
+            gan.warm_start_from(previous)
 
         def batches(epoch: int, rng=rng):
             del epoch
             for _, x in iter_shuffled_batches(
                 images, train_rows, g.batch_size, chunk, GAN_SHUFFLE_BUFFER, rng
             ):
-                if len(x) > 1:  # batch norm in G needs two samples
-                    yield torch.as_tensor(x)
+                yield torch.as_tensor(x)
 
         histories[layer] = train_interpretgan(gan, model, latents, batches, steps, schedule, device)
-        gans[layer] = gan.cpu()
-    return gans, histories
+        gans_by_layer[layer] = gan
+        previous = gan
+    gans = {layer: gans_by_layer[layer].cpu() for layer in g.layers}  # forward order
+    return gans, {layer: histories[layer] for layer in g.layers}
 
 
 def main(args: argparse.Namespace) -> None:

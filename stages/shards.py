@@ -289,7 +289,13 @@ def run_dask(spec: ShardSpec, shards: list[int], scale: ScaleConfig, desc: str) 
         runner = DaskTaskRunner(address=_SESSION["address"])
         results = shard_flow.with_options(task_runner=runner)(spec, shards)
     pids = {r["pid"] for r in results}
-    log.info("%s: %d shards done by %d worker processes", desc, len(results), len(pids))
+    log.info(
+        "%s: %d shards done by %d worker processes (%.1f s of shard work in total)",
+        desc,
+        len(results),
+        len(pids),
+        sum(r["seconds"] for r in results),
+    )
 
 
 def stage_fingerprint(inputs: list[Path | str], params: Any) -> str:

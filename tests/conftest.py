@@ -69,6 +69,44 @@ TINY_PARAMS = {
         "transfer": {"arch": "tiny_resnet", "epochs": 1, "batch_size": 16},
     },
     "lan_detect": {"batch_size": 16, "figure_examples": 1, "dpi": 40},
+    "a2e_explain": {
+        "targets": [1],
+        "seeds_per_target": 2,
+        "num_samples": 6,
+        "eval_images": 4,
+        "attack": {
+            "eta": 2.0,
+            "batch_size": 3,
+            "max_iterations": 3,
+            "refine_every": 2,
+            "refine_until": 5,
+        },
+        "second": {"epochs": 1, "batch_size": 16},
+        "region": {"positions": [[0.2, 0.2]]},
+        "dpi": 40,
+    },
+    "a2e_robust": {
+        "targets": [1],
+        "seeds_per_target": 1,
+        "num_samples": 4,
+        "generation": {"max_iterations": 3},
+        "inpainting": {"images": 1, "attack": {"max_iterations": 3}},
+        "sketch": {
+            "n_segments": 6,
+            "attack": {"max_iterations": 2, "refine_every": 1, "refine_until": 3},
+        },
+        "dpi": 40,
+    },
+    "igan_train": {
+        "classifier": {"widths": [4, 6], "fc_width": 16, "input_size": 16, "epochs": 1,
+                       "batch_size": 16},
+        "adversarial": {"steps": 1},
+        "gan": {"code_dim": 8, "compress_width": 4, "gen_width": 4, "disc_width": 4,
+                "gen_size": 16, "epochs": 1, "batch_size": 16},
+    },
+    "igan_explain": {"examples": 2, "steps": 2, "ig_steps": 4, "dpi": 40},
+    "igan_vulnerability": {"steps": 2, "max_images": 8, "dpi": 40},
+    "pooling_study": {"pgd_steps": [1, 2], "mpgd_steps": 1, "max_images": 8},
 }
 
 

@@ -377,9 +377,16 @@ def attack_to_explain(
             refinements += 1
             steps = min(params.refine_every, params.refine_until - len(history))
             more = estimate_perturbation(
-                model, seed, samples, target, params, generator,
-                init=p, iterations=steps, penalty=penalty,
-            )  # fmt: skip
+                model,
+                seed,
+                samples,
+                target,
+                params,
+                generator,
+                init=p,
+                iterations=steps,
+                penalty=penalty,
+            )
             p = more.perturbation
             history += more.history
             norms += more.norms

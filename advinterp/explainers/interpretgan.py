@@ -16,7 +16,9 @@ the issue states it (the Eq. 3 expectation over y ~ f(x) with a one-hot f). One
 InterpretGAN per interpreted layer; the classifier is frozen (restored after).
 
 Departures from the paper, for a minutes-long CPU run (all are arguments):
-a DCGAN-style G and D with a fixed resolution instead of a progressive GAN; G draws
+a DCGAN-style G (with progressive GAN's pixel norm) and D at a fixed resolution instead
+of a progressive GAN, trained for a few epochs; the stage can warm-start each layer's G
+and D from the next deeper layer's (:meth:`InterpretGAN.warm_start_from`); G draws
 at ``gen_size`` (32 px on the embedded default) and the explanation is bilinearly
 upsampled to the data's size (64 px), D looks at images average-pooled to
 ``gen_size``; the non-saturating generator loss replaces ``log(1 - D)``.
@@ -73,8 +75,19 @@ class Compressor(nn.Module):
         return self.net(latent)
 
 
+class PixelNorm(nn.Module):
+    """Progressive GAN's pixelwise feature normalisation: each pixel's feature vector to
+    unit RMS. Unlike batch norm it does not depend on the batch, so G behaves the same
+    when it explains one image (eval) as in training.
+    """
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h * torch.rsqrt(h.pow(2).mean(1, keepdim=True) + 1e-8)
+
+
 class Generator(nn.Module):
-    """G: code -> image in [0, 1]: 4x4 seed, (upsample, 3x3 conv, BN, ReLU) to ``gen_size``.
+    """G: code -> image in [0, 1]: 4x4 seed, (upsample, 3x3 conv, LeakyReLU, pixel norm)
+    to ``gen_size``, a 3x3 conv to RGB and a sigmoid.
 
     Shape:
         input: (N, code_dim); output: (N, 3, image_size, image_size) float32 in [0, 1].
@@ -87,7 +100,7 @@ class Generator(nn.Module):
             raise ValueError(f"gen_size must be 4 times a power of two, got {gen_size}")
         self.image_size = image_size
         top = width * 2**scales
-        self.seed = nn.Sequential(nn.Linear(code_dim, top * 16), nn.ReLU())
+        self.seed = nn.Sequential(nn.Linear(code_dim, top * 16), nn.LeakyReLU(0.2))
         self.top = top
         blocks: list[nn.Module] = []
         c = top
@@ -96,15 +109,15 @@ class Generator(nn.Module):
             blocks += [
                 nn.Upsample(scale_factor=2, mode="nearest"),
                 nn.Conv2d(c, out, 3, padding=1),
-                nn.BatchNorm2d(out),
-                nn.ReLU(),
+                nn.LeakyReLU(0.2),
+                PixelNorm(),
             ]
             c = out
         blocks += [nn.Conv2d(c, 3, 3, padding=1), nn.Sigmoid()]
         self.net = nn.Sequential(*blocks)
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
-        img = self.net(self.seed(code).view(-1, self.top, 4, 4))
+        img = self.net(PixelNorm()(self.seed(code).view(-1, self.top, 4, 4)))
         if img.shape[-1] != self.image_size:
             img = F.interpolate(img, size=self.image_size, mode="bilinear", align_corners=False)
             img = img.clamp(0.0, 1.0)
@@ -170,6 +183,12 @@ class InterpretGAN(nn.Module):
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         return self.generator(self.compressor(latent))
+
+    def warm_start_from(self, other: InterpretGAN) -> None:
+        """Start G and D from another layer's trained ones (C stays fresh: it is
+        layer-specific). The architectures of G and D do not depend on the layer."""
+        self.generator.load_state_dict(other.generator.state_dict())
+        self.discriminator.load_state_dict(other.discriminator.state_dict())
 
 
 def interpretgan_from_config(config: dict[str, Any]) -> InterpretGAN:

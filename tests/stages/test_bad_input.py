@@ -248,6 +248,8 @@ CASES = [
     ),
     # --- features ------------------------------------------------------------------
     Case("features", "zero_batch", ("features.batch_size",), p("features", batch_size=0)),
+    Case("features", "unknown_executor", ("scale.executor",), p("scale", executor="spark")),
+    Case("features", "zero_workers", ("scale.workers",), p("scale", workers=0)),
     Case("features", "missing_images", ("{tmp}",), breaks=(missing("dataset"),)),
     Case(
         "features", "store_without_images", ("{tmp}", "images"), breaks=(drop("dataset", "images"),)

@@ -1,0 +1,65 @@
+"""Attack to explain end to end: ``dvc repro a2e_robust`` in a scratch repository."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from advinterp.store import open_store
+from tests.conftest import run
+
+DVC = [sys.executable, "-m", "dvc"]
+
+
+def _ran(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+@pytest.mark.slow
+def test_repro_a2e_robust_then_noop(pipeline_repo):
+    first = run([*DVC, "repro", "a2e_robust"], pipeline_repo)
+    assert {"adv_train", "a2e_explain", "a2e_robust"} <= _ran(first.stdout)
+    params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())
+    eta = params["a2e_explain"]["attack"]["eta"]
+
+    art = pipeline_repo / "artifacts/a2e_explain"
+    store = open_store(art / "perturbations.zarr", {"perturbation": 4, "seed_image": 4})
+    p = np.asarray(store["perturbation"])
+    # 2 models x 1 target x 2 seeds, plus one region-specific run
+    assert p.shape == (5, 3, 32, 32)
+    assert np.all(np.sqrt((p.astype(np.float64) ** 2).sum(axis=(1, 2, 3))) <= eta * (1 + 1e-5))
+    assert list(np.asarray(store["region"])) == [-1, -1, -1, -1, 0]
+    metrics = json.loads((art / "metrics.json").read_text())
+    assert set(metrics["cross_model"]["added_to_heldout_images"]) == {"standard", "second"}
+    for probs in metrics["cross_model"]["perturbation_as_image"].values():
+        assert all(0.0 <= v <= 1.0 for v in probs.values())
+    assert metrics["models"]["second"]["arch"] == "tiny_vgg"
+    curves = (art / "curves.csv").read_text().splitlines()
+    assert curves[0].startswith("iteration,standard,second") and len(curves) == 1 + 5
+
+    robust = pipeline_repo / "artifacts/a2e_robust"
+    rm = json.loads((robust / "metrics.json").read_text())
+    assert rm["robust_model"]["train_eps"] == params["adv_train"]["eps"][-1]
+    for task, methods in (
+        ("generation", ("seed", "a2e", "pgd")),
+        ("inpainting", ("corrupted", "a2e", "pgd")),
+        ("sketch", ("sketch", "a2e", "pgd")),
+    ):
+        for m in methods:
+            assert 0.0 <= rm[task][m]["standard_confidence"] <= 1.0
+    assert rm["inpainting"]["corrupted"]["unmasked_mse"] == 0.0
+    images = open_store(robust / "images.zarr")
+    for name in ("generation/a2e", "generation/pgd", "inpainting/a2e", "sketch/a2e"):
+        x = np.asarray(images[name])
+        assert x.min() >= 0.0 and x.max() <= 1.0
+    for png in [art / "perturbations.png", art / "regions.png", *robust.glob("*.png")]:
+        assert png.stat().st_size > 1000, png
+    assert len(list(robust.glob("*.png"))) == 3
+    assert not list(pipeline_repo.glob("**/.*.tmp-*")), "temporary outputs left behind"
+
+    second = run([*DVC, "repro", "a2e_robust"], pipeline_repo)
+    assert _ran(second.stdout) == set(), second.stdout
