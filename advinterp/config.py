@@ -691,9 +691,9 @@ class IganGanParams(Section):
     disc_width: int = Field(8, ge=1)
     gen_size: int = Field(32, ge=4, description="G draws at this side; upsampled to the data's")
     epochs: int = Field(3, ge=1)
-    batch_size: int = Field(64, ge=2)
-    lr_g: float = Field(2e-3, gt=0.0, description="Adam lr of C and G")
-    lr_d: float = Field(1e-3, gt=0.0, description="Adam lr of D")
+    batch_size: int = Field(16, ge=1)
+    lr_g: float = Field(1e-3, gt=0.0, description="Adam lr of C and G")
+    lr_d: float = Field(5e-4, gt=0.0, description="Adam lr of D")
     lr_decay: Literal["constant", "cosine"] = "cosine"
     d_steps: int = Field(1, ge=1, description="discriminator updates per generator update")
     warm_start: bool = Field(
