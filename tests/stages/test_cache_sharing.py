@@ -32,7 +32,7 @@ def test_push_in_clone_a_pull_in_clone_b_reruns_nothing(pipeline_repo, tmp_path)
     b = tmp_path / "clone-b"
     subprocess.run(["git", "clone", "-q", str(a), str(b)], check=True)
     assert not (b / "data/dataset.zarr").exists()
-    run([*DVC, "pull"], b)
+    run([*DVC, "pull", "--with-deps", *TARGETS], b)
     assert (b / "data/dataset.zarr").is_dir()
     status = run([*DVC, "status", *TARGETS], b)
     assert "up to date" in status.stdout, status.stdout
