@@ -256,8 +256,8 @@ def main(args: argparse.Namespace) -> None:
 
             job = ShardJob.of(
                 attack_shard_setup,
-                str(args.dataset),
-                entry.checkpoint,
+                str(args.dataset.resolve()),
+                str(Path(entry.checkpoint).resolve()),
                 C,
                 rows,
                 labels,

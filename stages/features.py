@@ -124,9 +124,9 @@ def main(args: argparse.Namespace) -> None:
     )
     job = ShardJob.of(
         features_shard_setup,
-        str(args.images),
+        str(args.images.resolve()),
         "images",
-        str(args.model),
+        str(args.model.resolve()),
         cfg.batch_size,
         str(device),
     )

@@ -71,7 +71,8 @@ class ShardJob:
 
     Attributes:
         setup: ``"package.module:function"`` of a module-level setup function.
-        args: its picklable arguments (paths as strings, numbers, numpy arrays).
+        args: its picklable arguments (absolute paths as strings, numbers, numpy
+            arrays): workers on other machines rebuild the computation from them.
     """
 
     setup: str
@@ -163,9 +164,12 @@ def run_shards(
         todo = markers.pending(todo, desc)
     if not todo:
         return
+    # Absolute paths: workers of a real cluster do not share this process's cwd.
     targets = tuple(
         (name, str(Path(arr.store.root).resolve()), arr.path) for name, arr in outputs.items()
     )
+    if markers is not None:
+        markers = ShardMarkers(markers.root.resolve())
     spec = ShardSpec(job, targets, n, chunk_size, markers, scale.threads_per_worker)
     run_dask(spec, todo, scale, desc)
 

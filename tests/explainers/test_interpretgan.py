@@ -195,3 +195,27 @@ def test_state_round_trip(tmp_path):
         gans_from_state(obj, "g.pt")
     with pytest.raises(CheckpointError, match="not an InterpretGAN"):
         gans_from_state({"format": "x"}, "g.pt")
+
+
+def test_warm_start_copies_g_and_d_but_not_c():
+    model = _classifier()
+    deep, shallow = _gan("fc2", model, seed=1), _gan("fc1", model, seed=2)
+    c_before = {k: v.clone() for k, v in shallow.compressor.state_dict().items()}
+    shallow.warm_start_from(deep)
+    for a, b in ((shallow.generator, deep.generator), (shallow.discriminator, deep.discriminator)):
+        for (k, v), w in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+            torch.testing.assert_close(v, w, rtol=0, atol=0, msg=k)
+    for k, v in shallow.compressor.state_dict().items():  # C stays the layer's own
+        torch.testing.assert_close(v, c_before[k], rtol=0, atol=0)
+        assert not torch.equal(v, deep.compressor.state_dict()[k])
+
+
+def test_explanations_do_not_depend_on_the_batch():
+    """G has no batch norm: explaining images one by one or together gives the same."""
+    model = _classifier()
+    gan = _gan("conv2", model)
+    train_interpretgan(gan, model, latent_fn(model), _batches, 6, GanSchedule(epochs=1))
+    x, _ = _data(4, seed=6)
+    torch.testing.assert_close(
+        explain(gan, latent_fn(model), x, batch_size=1), explain(gan, latent_fn(model), x)
+    )
