@@ -61,3 +61,13 @@ def test_sections_are_frozen():
     cfg = parse_section(TrainConfig, "train", {})
     with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen error type varies by version
         cfg.epochs = 3
+
+
+def test_scale_section_defaults_to_local_and_checks_its_values():
+    from advinterp.config import ScaleConfig
+
+    default = parse_section(ScaleConfig, "scale", None)
+    assert (default.executor, default.workers, default.address) == ("local", 2, None)
+    for bad, key in (({"executor": "spark"}, "scale.executor"), ({"workers": 0}, "scale.workers")):
+        with pytest.raises(ParamError, match=key):
+            parse_section(ScaleConfig, "scale", bad)

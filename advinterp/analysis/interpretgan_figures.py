@@ -94,13 +94,24 @@ def vulnerability_figure(
     """Table 1 as a plot: Acc_i (lines) and Vul_i (bars) per layer for each model.
 
     Args:
-        table: model name -> {"acc": (L,), "vul": (L,)} in [0, 1] / [-1, 1].
+        table: model name -> {"acc": (L,), "vul": (L,)} in [0, 1] / [-1, 1], and
+            optionally "control": (L,) the accuracy on explanations of the natural
+            images (drawn dashed: how much of the class the explanations keep at all).
     """
     fig, (ax_acc, ax_vul) = plt.subplots(1, 2, figsize=(8, 3), dpi=dpi)
     x = np.arange(len(layers))
     width = 0.8 / max(len(table), 1)
     for k, (name, cols) in enumerate(table.items()):
-        ax_acc.plot(x, 100 * np.asarray(cols["acc"]), marker="o", label=name)
+        line = ax_acc.plot(x, 100 * np.asarray(cols["acc"]), marker="o", label=f"{name}, PGD")
+        if "control" in cols:
+            ax_acc.plot(
+                x,
+                100 * np.asarray(cols["control"]),
+                ls="--",
+                marker=".",
+                color=line[0].get_color(),
+                label=f"{name}, natural images",
+            )
         ax_vul.bar(
             x + (k - (len(table) - 1) / 2) * width, 100 * np.asarray(cols["vul"]), width, label=name
         )
@@ -111,7 +122,7 @@ def vulnerability_figure(
         ax.legend(fontsize=7)
     ax_acc.set_ylim(0, 100)
     ax_vul.axhline(0, color="black", lw=0.6)
-    ax_acc.set_title("accuracy on explanations of PGD images", fontsize=8)
+    ax_acc.set_title("accuracy of f on the layer's explanations", fontsize=8)
     ax_vul.set_title("vulnerability per layer (Eq. 5)", fontsize=8)
     fig.tight_layout()
     return fig
