@@ -11,10 +11,11 @@ Each section model shares its name with the stage that reads it (``train`` is th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -99,21 +100,27 @@ class DatasetConfig(Section):
 
 
 def _classifier_arch(name: str) -> str:
-    """A name ``build_classifier`` knows (torchvision's classification models, tiny_resnet)."""
+    """A name ``build_classifier`` knows (torchvision's classification models, the local ones)."""
     from advinterp.models.classifier import available_archs  # local: imports torchvision
 
     if name not in available_archs():
         raise ValueError(
             f"unknown model '{name}'; use a torchvision classification model name such as "
-            "resnet152, or tiny_resnet"
+            "resnet152, or tiny_resnet or tiny_vgg"
         )
     return name
+
+
+ClassifierArch = Annotated[str, AfterValidator(_classifier_arch)]
+"""An architecture name ``build_classifier`` accepts."""
 
 
 class TrainConfig(Section):
     """``train``: the classifier f (Gulshad et al.'s fine-tuned ResNet)."""
 
-    arch: str = Field("tiny_resnet", description="torchvision model name or 'tiny_resnet'")
+    arch: ClassifierArch = Field(
+        "tiny_resnet", description="torchvision model name or 'tiny_resnet'"
+    )
     weights: Path | None = Field(None, description="local state_dict to start from (never fetched)")
     epochs: int = Field(15, ge=1)
     batch_size: int = Field(64, ge=1)
@@ -125,11 +132,6 @@ class TrainConfig(Section):
     augment: bool = True
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-
-    @field_validator("arch")
-    @classmethod
-    def _check_arch(cls, v: str) -> str:
-        return _classifier_arch(v)
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -155,10 +157,14 @@ def _eps_list(values: tuple[float, ...]) -> tuple[float, ...]:
     return tuple(sorted(values))
 
 
+EpsList = Annotated[tuple[float, ...], AfterValidator(_eps_list)]
+"""A sorted tuple of distinct L-inf budgets in (0, 1], pixel units."""
+
+
 class AttackConfig(Section):
     """``attack``: IFGSM (Gulshad et al. Eq. 1), untargeted and targeted, L-inf."""
 
-    eps: tuple[float, ...] = Field(
+    eps: EpsList = Field(
         (0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.12), description="L-inf budgets, pixel units"
     )
     steps: int = Field(10, ge=1)
@@ -170,16 +176,11 @@ class AttackConfig(Section):
     )
     batch_size: int = Field(64, ge=1)
 
-    @field_validator("eps")
-    @classmethod
-    def _check_eps(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        return _eps_list(v)
-
 
 class AdvTrainConfig(Section):
     """``adv_train``: fine-tune the classifier with Eq. 2 and PGD, one model per eps."""
 
-    eps: tuple[float, ...] = Field((0.02,), description="one robust model per training eps")
+    eps: EpsList = Field((0.02,), description="one robust model per training eps")
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="weight of the clean loss in Eq. 2")
     steps: int = Field(3, ge=1, description="PGD steps per training batch")
     step_size: float | None = Field(None, gt=0.0, description="null = 2.5 eps / steps")
@@ -192,11 +193,6 @@ class AdvTrainConfig(Section):
     augment: bool = True
     eval_steps: int = Field(10, ge=1, description="PGD steps of the robustness evaluation")
     eval_images: int | None = Field(200, ge=1, description="test images for the evaluation")
-
-    @field_validator("eps")
-    @classmethod
-    def _check_eps(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        return _eps_list(v)
 
 
 class SjeConfig(Section):
@@ -365,7 +361,9 @@ class CwParams(Section):
 class TransferParams(Section):
     """The second architecture the transfer setting crafts on (Nguyen et al. Table 3)."""
 
-    arch: str = Field("shufflenet_v2_x0_5", description="torchvision model name or tiny_resnet")
+    arch: ClassifierArch = Field(
+        "shufflenet_v2_x0_5", description="torchvision model name or tiny_resnet"
+    )
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1)
     optimizer: Literal["sgd", "adam"] = "sgd"
@@ -378,11 +376,6 @@ class TransferParams(Section):
     cw_kappa: float = Field(
         5.0, ge=0.0, description="C&W confidence on the source model (transferability)"
     )
-
-    @field_validator("arch")
-    @classmethod
-    def _check_arch(cls, v: str) -> str:
-        return _classifier_arch(v)
 
 
 class LanAttacksConfig(Section):
@@ -557,7 +550,9 @@ class A2EAttackParams(Section):
 class A2ESecondModelConfig(Section):
     """``a2e_explain.second``: the other architecture, trained inside the stage."""
 
-    arch: str = Field("tiny_vgg", description="'tiny_vgg' or any name train.arch accepts")
+    arch: ClassifierArch = Field(
+        "tiny_vgg", description="'tiny_vgg' or any name train.arch accepts"
+    )
     epochs: int = Field(8, ge=1)
     batch_size: int = Field(64, ge=1)
     optimizer: Literal["sgd", "adam"] = "sgd"
@@ -571,9 +566,7 @@ class A2ERegionConfig(Section):
     """``a2e_explain.region``: region-specific semantics (Fig. 4)."""
 
     target: int | None = Field(None, ge=0, description="class; null = the first target")
-    size: float = Field(
-        0.29, gt=0.0, le=1.0, description="patch side / image side [64 px of 224]"
-    )
+    size: float = Field(0.29, gt=0.0, le=1.0, description="patch side / image side [64 px of 224]")
     positions: list[tuple[float, float]] = Field(
         [(0.1, 0.1), (0.35, 0.6), (0.6, 0.2)],
         description="(top, left) of each patch as fractions of the image side",

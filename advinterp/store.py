@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 STORE_FORMAT = "advinterp-store/1"
 _INNER_CHUNK_MAX = 16
+# A shard up to this size is one plain chunk: inner chunks only pay off for reading a
+# few samples of a large shard (images), and the sharding codec costs ~2 ms a write.
+_SMALL_SHARD = 1 << 20
 _TMP_MARK = ".tmp-"
 _PARTIAL_MARK = ".partial-"
 _SMALL_FILE = 1 << 20  # input files up to this size are fingerprinted by content
@@ -174,13 +177,13 @@ def create_array(
         arr.attrs.update({"dims": list(dims), **(attrs or {})})
         return arr
     rest = tuple(max(s, 1) for s in shape[1:])
-    inner = _inner_chunk(chunk_size)
+    small = chunk_size * int(np.prod(rest)) * np.dtype(dtype).itemsize <= _SMALL_SHARD
     arr = group.create_array(
         name,
         shape=shape,
         dtype=dtype,
-        chunks=(inner, *rest),
-        shards=(chunk_size, *rest),
+        chunks=(chunk_size if small else _inner_chunk(chunk_size), *rest),
+        shards=None if small else (chunk_size, *rest),
         compressors=BloscCodec(cname="zstd", clevel=3, shuffle="shuffle"),
         dimension_names=dims,
         fill_value=0,
@@ -276,6 +279,7 @@ def fill_shards(
     todo = list(range(len(slices)) if shards is None else shards)
     if markers is not None:
         todo = markers.pending(todo, desc)
+
     for k in track(todo, total=len(todo), desc=desc, unit="shard"):
         write_shard(outputs, compute(slices[k]), slices[k])
         if markers is not None:

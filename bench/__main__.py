@@ -1,13 +1,16 @@
-"""Run every benchmark: ``python -m bench [names...]``.
+"""Run the benchmarks: ``python -m bench [names...]`` (all of them by default).
 
 Writes ``artifacts/bench/bench.json`` and ``artifacts/bench/bench.md`` (a Markdown
 table: stage, peer, ratio, target, pass/fail). Ratios, not absolute times: both
-sides of every row are measured in the same run on the same machine.
+sides of every row are measured in the same run on the same machine. Running a
+subset replaces that subset's rows and keeps the others, each benchmark stamped with
+when and on what it was measured, so a table can be completed one quiet slot at a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib
 import json
 import logging
@@ -19,30 +22,57 @@ import torch
 
 from bench.rows import Row
 
-BENCHMARKS = ["features", "attack", "dask_scaling"]
+# Cheapest first; ``pipeline`` runs the whole DAG end to end (~15-25 min on 2 cores).
+BENCHMARKS = [
+    "features",
+    "attack",
+    "adv_train",
+    "sje",
+    "lime",
+    "explainers",
+    "detector",
+    "dask_scaling",
+    "pipeline",
+]
 OUT = Path("artifacts/bench")
 log = logging.getLogger("bench")
 
 
-def table(rows: list[Row]) -> str:
+def _cell(value: float | None, fmt: str = ".2f") -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def table(results: dict[str, dict]) -> str:
+    """Markdown table of every stored benchmark's rows, in :data:`BENCHMARKS` order."""
     lines = [
         "| stage | compared with | measure | ratio | target | result | note |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        sign = "≥" if r.higher_is_better else "≤"
-        lines.append(
-            f"| {r.stage} | {r.peer} | {r.measure} | {r.ratio:.2f} | {sign} {r.target:g} | "
-            f"{'pass' if r.passed else 'FAIL'} | {r.note} |"
-        )
+    for name in sorted(results, key=lambda n: BENCHMARKS.index(n) if n in BENCHMARKS else 99):
+        for r in results[name]["rows"]:
+            sign = "≥" if r["higher_is_better"] else "≤"
+            target = "report" if r["target"] is None else f"{sign} {r['target']:g}"
+            verdict = {None: "—", True: "pass", False: "FAIL"}[r["passed"]]
+            lines.append(
+                f"| {r['stage']} | {r['peer']} | {r['measure']} | {_cell(r['ratio'])} | "
+                f"{target} | {verdict} | {r['note']} |"
+            )
     return "\n".join(lines)
 
 
 def machine() -> str:
+    load = f", load {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     return (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads{load}"
     )
+
+
+def _stored(path: Path) -> dict[str, dict]:
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return data.get("benchmarks", {}) if isinstance(data, dict) else {}
 
 
 def main() -> None:
@@ -50,15 +80,29 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("names", nargs="*", default=BENCHMARKS, help=f"subset of {BENCHMARKS}")
     args = p.parse_args()
-    rows: list[Row] = []
+    unknown = sorted(set(args.names) - set(BENCHMARKS))
+    if unknown:
+        p.error(f"unknown benchmark(s) {unknown}; choose from {BENCHMARKS}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    results = _stored(OUT / "bench.json")
     for name in args.names:
         log.info("benchmark %s", name)
-        rows += importlib.import_module(f"bench.{name}").run()
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "bench.json").write_text(
-        json.dumps({"machine": machine(), "rows": [r.as_dict() for r in rows]}, indent=2) + "\n"
+        when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        start_machine = machine()
+        rows: list[Row] = importlib.import_module(f"bench.{name}").run()
+        results[name] = {
+            "measured": when,
+            "machine": start_machine,
+            "rows": [r.as_dict() for r in rows],
+        }
+        # Written after every benchmark: a long run that is interrupted keeps its rows.
+        (OUT / "bench.json").write_text(json.dumps({"benchmarks": results}, indent=2) + "\n")
+    stamps = "\n".join(
+        f"- {n}: {results[n]['measured']} on {results[n]['machine']}"
+        for n in BENCHMARKS
+        if n in results
     )
-    md = f"Measured on: {machine()}\n\n{table(rows)}\n"
+    md = f"{table(results)}\n\nMeasured:\n{stamps}\n"
     (OUT / "bench.md").write_text(md)
     log.info("\n%s", md)
 

@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 import torchattacks
 
-from advinterp.attacks.ifgsm import frozen, ifgsm
+from advinterp.attacks.ifgsm import ifgsm
 from advinterp.models.classifier import build_classifier
+from advinterp.models.frozen import frozen
 from bench.rows import Row, interleaved_best
 
 

@@ -13,7 +13,10 @@ class Row:
 
     ``ratio`` is always "ours / peer" in the unit named by ``measure`` (e.g. a
     throughput ratio: higher is better; an overhead ratio: lower is better); ``passed``
-    compares it with ``target`` in the direction given by ``higher_is_better``.
+    compares it with ``target`` in the direction given by ``higher_is_better``. A row
+    with ``target=None`` is reported beside its peer without a pass/fail verdict (the
+    issue asks for some rows only "beside" a reference, e.g. a detector beside its
+    backbone, where no ratio is a meaningful goal).
     """
 
     stage: str
@@ -21,7 +24,7 @@ class Row:
     measure: str
     ours: float
     theirs: float
-    target: float
+    target: float | None
     higher_is_better: bool
     note: str = ""
 
@@ -30,7 +33,9 @@ class Row:
         return self.ours / self.theirs if self.theirs else float("nan")
 
     @property
-    def passed(self) -> bool:
+    def passed(self) -> bool | None:
+        if self.target is None:
+            return None
         return self.ratio >= self.target if self.higher_is_better else self.ratio <= self.target
 
     def as_dict(self) -> dict:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +28,12 @@ from advinterp.attacks.attack_to_explain import (
 )
 from advinterp.config import A2EExplainConfig, A2ESecondModelConfig, load_section
 from advinterp.data.artifact import open_dataset, read_index
-from advinterp.data.batches import iter_batches, iter_shuffled_batches
-from advinterp.data.dataset import TEST, TRAIN, VAL
+from advinterp.data.batches import SplitBatches
+from advinterp.data.dataset import TEST, TRAIN
 from advinterp.errors import ParamError
 from advinterp.explainers.a2e_figures import image_grid
 from advinterp.models.checkpoint import load_classifier, save_classifier
 from advinterp.models.classifier import ImageClassifier, build_classifier
-from advinterp.models.tiny_vgg import ARCH as TINY_VGG
-from advinterp.models.tiny_vgg import build_tiny_vgg
 from advinterp.models.training import accuracy, fit, make_optimizer
 from advinterp.progress import track
 from advinterp.runtime import resolve_device
@@ -81,54 +78,31 @@ def train_second(
     seed: int,
 ) -> tuple[ImageClassifier, float]:
     """Train the second architecture on the train split; return it and its test accuracy."""
-    num_classes = len(index.class_names)
-    if cfg.arch == TINY_VGG:
-        model = build_tiny_vgg(num_classes, mean, std)
-    else:
-        model = build_classifier(cfg.arch, num_classes, mean, std)
+    model = build_classifier(cfg.arch, len(index.class_names), mean, std)
     model.to(device)
-    chunk = sample_chunk_size(images)
-    rows = {s: np.flatnonzero(index.split == s) for s in (TRAIN, VAL, TEST)}
-    labels = torch.as_tensor(index.labels)
+    data = SplitBatches(
+        images, index.labels, index.split, cfg.batch_size, sample_chunk_size(images)
+    )
     rng = np.random.default_rng(seed)
-
-    def with_labels(batches):
-        for idx, x in batches:
-            yield x, labels[idx]
-
-    def train_batches(epoch: int):
-        del epoch
-        return with_labels(
-            iter_shuffled_batches(images, rows[TRAIN], cfg.batch_size, chunk, SHUFFLE_BUFFER, rng)
-        )
-
-    def eval_batches(split: int):
-        return with_labels(iter_batches(images, rows[split], cfg.batch_size, chunk))
-
     history = fit(
         model,
-        train_batches,
-        lambda: eval_batches(VAL if len(rows[VAL]) else TEST),
+        lambda epoch: data.shuffled(rng, SHUFFLE_BUFFER),
+        lambda: data.ordered(data.monitor),
         epochs=cfg.epochs,
-        steps_per_epoch=math.ceil(len(rows[TRAIN]) / cfg.batch_size),
+        steps_per_epoch=data.steps_per_epoch,
         optimizer=make_optimizer(model, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay),
         device=device,
         generator=torch.Generator().manual_seed(seed),
         augment=cfg.augment,
     )
     log.info("%s trained: val accuracy %.3f", cfg.arch, history[-1]["val_accuracy"])
-    return model.eval(), test_accuracy(model, images, index, cfg.batch_size, device)
+    return model.eval(), accuracy(model, data.ordered(TEST), device)
 
 
 def test_accuracy(model: ImageClassifier, images, index, batch_size: int, device) -> float:
     """Top-1 accuracy on the test split, streamed."""
-    rows = np.flatnonzero(index.split == TEST)
-    labels = torch.as_tensor(index.labels)
-    batches = (
-        (x, labels[idx])
-        for idx, x in iter_batches(images, rows, batch_size, sample_chunk_size(images))
-    )
-    return accuracy(model, batches, device)
+    data = SplitBatches(images, index.labels, index.split, batch_size, sample_chunk_size(images))
+    return accuracy(model, data.ordered(TEST), device)
 
 
 def _box(size: int, frac: float, pos: tuple[float, float]) -> tuple[int, int, int, int]:

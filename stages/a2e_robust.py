@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from advinterp.attacks.attack_to_explain import A2EParams
+from advinterp.attacks.attack_to_explain import A2EParams, Penalty
 from advinterp.config import A2EAttackParams, A2ERobustConfig, load_section
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.dataset import TEST, TRAIN
@@ -37,8 +37,6 @@ from advinterp.explainers.robust_generation import (
 )
 from advinterp.models.checkpoint import load_classifier, read_weights_file
 from advinterp.models.classifier import ImageClassifier
-from advinterp.models.tiny_vgg import ARCH as TINY_VGG
-from advinterp.models.tiny_vgg import load_tiny_vgg
 from advinterp.progress import track
 from advinterp.runtime import resolve_device
 from advinterp.store import atomic_output, create_group, write_array, write_json
@@ -79,16 +77,6 @@ def load_robust(directory: Path, name: str | None, device, num_classes: int):
     model = load_classifier(path, device, num_classes=num_classes)
     meta = read_weights_file(path).get("metadata", {})
     return model, path, meta.get("train_eps")
-
-
-def load_judge(path: Path, device, num_classes: int) -> ImageClassifier:
-    """A classifier checkpoint of any architecture a2e_explain can write."""
-    if read_weights_file(path).get("arch") == TINY_VGG:
-        model = load_tiny_vgg(path, device)
-        if model.num_classes != num_classes:
-            raise CheckpointError(f"{path}: {model.num_classes} classes, dataset has {num_classes}")
-        return model
-    return load_classifier(path, device, num_classes=num_classes)
 
 
 def corrupt_position(
@@ -146,7 +134,7 @@ def main(args: argparse.Namespace) -> None:
     log.info("robust model %s (train eps %s)", robust_path, robust_eps)
     judges = {
         "standard": load_classifier(args.model, device, num_classes=C),
-        "second": load_judge(args.second_model, device, C),
+        "second": load_classifier(args.second_model, device, num_classes=C),
         "robust": robust,
     }
     labels, split = index.labels, index.split
@@ -170,6 +158,21 @@ def main(args: argparse.Namespace) -> None:
     def draws(t: int, k: int) -> torch.Tensor:
         return gaussian(t).sample(k, gen(), (S, S)).to(device)
 
+    def baseline(
+        seed: torch.Tensor, t: int, eta: float, steps: int, penalty: Penalty | None = None
+    ) -> torch.Tensor:
+        """Santurkar et al.'s image from the same seed: same budget η, as many steps as A2E."""
+        target = torch.tensor([t], device=device)
+        return targeted_pgd_l2(
+            robust,
+            seed[None],
+            target,
+            eps=eta,
+            steps=steps,
+            step_size=cfg.pgd_step_size,
+            penalty=penalty,
+        )[0]
+
     # 5.2.1 generation: a Gaussian seed of the target class -> A2E (no refinement) vs PGD
     gp = _params(cfg.generation)
     gen_rec, gen_img = [], {"seed": [], "a2e": [], "pgd": []}
@@ -177,14 +180,7 @@ def main(args: argparse.Namespace) -> None:
     for t in track(gen_targets, total=len(gen_targets), desc="generation", unit="image"):
         seed = draws(t, 1)[0]
         a2e, res = a2e_image(robust, seed, draws(t, cfg.num_samples), t, gp, gen())
-        pgd = targeted_pgd_l2(
-            robust,
-            seed[None],
-            torch.tensor([t], device=device),
-            eps=gp.eta,
-            steps=res.iterations,
-            step_size=cfg.pgd_step_size,
-        )[0]
+        pgd = baseline(seed, t, gp.eta, res.iterations)
         rec = {"target": t, "iterations": res.iterations, "a2e_probability": res.target_probability}
         for name, x in (("seed", seed), ("a2e", a2e), ("pgd", pgd)):
             rec |= {f"{name}/{k}": v for k, v in _scores(judges, x, t).items()}
@@ -209,15 +205,7 @@ def main(args: argparse.Namespace) -> None:
         seed = corrupt(original, mask, ic.fill)
         penalty = inpainting_penalty(mask, ic.beta)
         a2e, res = a2e_image(robust, seed, draws(t, cfg.num_samples), t, ip, gen(), penalty=penalty)
-        pgd = targeted_pgd_l2(
-            robust,
-            seed[None],
-            torch.tensor([t], device=device),
-            eps=ip.eta,
-            steps=res.iterations,
-            step_size=cfg.pgd_step_size,
-            penalty=penalty,
-        )[0]
+        pgd = baseline(seed, t, ip.eta, res.iterations, penalty)
         rec = {"row": int(row), "label": t, "iterations": res.iterations}
         for name, x in (("original", original), ("corrupted", seed), ("a2e", a2e), ("pgd", pgd)):
             rec[f"{name}/masked_mse"] = masked_mse(x, original, mask)
@@ -237,14 +225,7 @@ def main(args: argparse.Namespace) -> None:
         reference = read_rows(images, np.array([row]))[0].to(device)
         sketch = crude_sketch(reference.cpu(), sc.n_segments, sc.compactness).to(device)
         a2e, res = a2e_image(robust, sketch, draws(t, cfg.num_samples), t, sp, gen(), refine=True)
-        pgd = targeted_pgd_l2(
-            robust,
-            sketch[None],
-            torch.tensor([t], device=device),
-            eps=sp.eta,
-            steps=res.iterations,
-            step_size=cfg.pgd_step_size,
-        )[0]
+        pgd = baseline(sketch, t, sp.eta, res.iterations)
         rec = {
             "row": row,
             "target": t,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +21,8 @@ from advinterp.attacks.pgd import pgd
 from advinterp.config import AdvTrainConfig, load_section
 from advinterp.data.adversarial import model_key
 from advinterp.data.artifact import open_dataset, read_index
-from advinterp.data.batches import iter_batches, iter_shuffled_batches
-from advinterp.data.dataset import TEST, TRAIN, VAL, stratified_subset
+from advinterp.data.batches import SplitBatches, iter_batches
+from advinterp.data.dataset import TEST, split_rows
 from advinterp.models.adversarial_training import adversarial_loss
 from advinterp.models.checkpoint import load_classifier, save_classifier
 from advinterp.models.classifier import ImageClassifier
@@ -75,21 +74,11 @@ def main(args: argparse.Namespace) -> None:
     index = read_index(group)
     images = group["images"]
     chunk = sample_chunk_size(images)
-    labels = torch.as_tensor(index.labels)
-    rows = {s: np.flatnonzero(index.split == s) for s in (TRAIN, VAL, TEST)}
-    test_rows = rows[TEST]
-    if cfg.eval_images is not None:
-        test_rows = test_rows[
-            stratified_subset(index.labels[test_rows], cfg.eval_images, base.seed)
-        ]
+    data = SplitBatches(images, index.labels, index.split, cfg.batch_size, chunk)
+    test_rows = split_rows(index, TEST, cfg.eval_images, base.seed)
     eval_set = [
-        (x, labels[idx].numpy())
-        for idx, x in iter_batches(images, test_rows, cfg.batch_size, chunk)
+        (x, index.labels[idx]) for idx, x in iter_batches(images, test_rows, cfg.batch_size, chunk)
     ]
-
-    def with_labels(batches):
-        for idx, x in batches:
-            yield x, labels[idx]
 
     num_classes = len(index.class_names)
     standard = load_classifier(args.model, device, num_classes=num_classes)
@@ -104,24 +93,12 @@ def main(args: argparse.Namespace) -> None:
             rng = np.random.default_rng([base.seed, k])
             generator = torch.Generator().manual_seed(base.seed + 1000 * (k + 1))
             model = load_classifier(args.model, device, num_classes=num_classes)
-
-            def train_batches(epoch: int, rng=rng):
-                del epoch
-                return with_labels(
-                    iter_shuffled_batches(
-                        images, rows[TRAIN], cfg.batch_size, chunk, SHUFFLE_BUFFER, rng
-                    )
-                )
-
-            val_rows = rows[VAL] if len(rows[VAL]) else rows[TEST]
             records = fit(
                 model,
-                train_batches,
-                lambda val_rows=val_rows: with_labels(
-                    iter_batches(images, val_rows, cfg.batch_size, chunk)
-                ),
+                lambda epoch, rng=rng: data.shuffled(rng, SHUFFLE_BUFFER),
+                lambda: data.ordered(data.monitor),
                 epochs=cfg.epochs,
-                steps_per_epoch=math.ceil(len(rows[TRAIN]) / cfg.batch_size),
+                steps_per_epoch=data.steps_per_epoch,
                 optimizer=make_optimizer(
                     model, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay
                 ),

@@ -3,7 +3,11 @@
 Explains, for the class the model predicts, three image sets side by side:
 ``localized`` (the localized adversarial examples, with their attack regions),
 ``ifgsm`` (full-image IFGSM examples of the ``attack`` stage, when given) and
-``clean`` (the clean images behind both).
+``clean`` (the clean images behind both). Each set's images are stored first, then
+explained shard by shard (``base.chunk_size`` images) in this process or fanned out on
+Dask (``scale`` params, see :mod:`stages.shards`; one cluster serves every set); a killed
+run resumes from the shards it completed. LIME and the random baseline are seeded per
+example, so the result does not depend on where a shard runs.
 """
 
 from __future__ import annotations
@@ -15,17 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import zarr
 
-from advinterp.config import ExplainConfig, load_section
+from advinterp.config import ExplainConfig, ScaleConfig, load_section
 from advinterp.data.artifact import open_dataset
 from advinterp.errors import ParamError, StoreError
 from advinterp.explainers.lime_image import felzenszwalb_segmenter, quickshift_segmenter
 from advinterp.explainers.suite import EXPLAINERS, LimeSettings, explain_images
 from advinterp.models.checkpoint import load_classifier
 from advinterp.runtime import resolve_device
-from advinterp.store import atomic_output, create_group, open_store, write_array
+from advinterp.store import create_array, open_store, resumable_output, write_array
 from stages.cli import parser, run, setup_base
+from stages.shards import Compute, ShardJob, dask_session, run_shards, stage_fingerprint
 
 log = logging.getLogger("advinterp.stages.explain")
 SET_CODES = {"localized": 0, "clean": 1, "ifgsm": 2}
@@ -57,6 +63,20 @@ MEANING = {
     "region": "attack region C (1 = may differ from the clean image): the ground truth",
     "clean_index": "index of the source image in the clean set",
     "attack_index": "position in the attack stage's store (rows/images)",
+}
+# What explain_images returns per image: (shape kind, dtype); see explanation_arrays.
+EXPLANATION = {
+    "explained": ("one", "int64"),
+    "saliency": ("image", "float32"),
+    "guided_backprop": ("image", "float32"),
+    "lime_segments": ("map", "int32"),
+    "lime_top": ("rank", "int32"),
+    "lime_weights": ("rank", "float32"),
+    "lime_num_segments": ("one", "int32"),
+    "lime_evaluated": ("one", "int32"),
+    "lime_score": ("one", "float32"),
+    "lime_seed": ("one", "uint32"),
+    "random": ("map", "float32"),
 }
 
 
@@ -110,8 +130,63 @@ def ifgsm_selection(
     return pos, images
 
 
-def write_set(parent: zarr.Group, name: str, arrays: dict[str, Any], chunk: int) -> None:
-    group = parent.create_group(name)
+def explanation_arrays(
+    group: zarr.Group, n: int, channels: int, h: int, w: int, top: int, chunk: int
+) -> dict[str, zarr.Array]:
+    """Create (or reopen, when resuming) the arrays :func:`explain_images` fills."""
+    rest = {"image": (channels, h, w), "map": (h, w), "rank": (top,), "one": ()}
+    return {
+        key: create_array(
+            group,
+            key,
+            (n, *rest[kind]),
+            dtype,
+            dims=DIMS.get(key, ("sample",)),
+            chunk_size=chunk,
+            attrs={"meaning": MEANING.get(key, key)},
+        )
+        for key, (kind, dtype) in EXPLANATION.items()
+    }
+
+
+def explain_shard_setup(
+    store: str, name: str, model: str, explain: dict[str, Any], seed: int, device: str
+) -> Compute:
+    """Shard setup for :func:`stages.shards.run_shards`: explain ``<name>/images[slice]``.
+
+    Args:
+        store: the output being built, whose ``<name>/images`` are already written.
+        explain: the ``explain`` params section (``ExplainConfig`` as JSON).
+    """
+    cfg = ExplainConfig.model_validate(explain)
+    dev = torch.device(device)
+    net = load_classifier(Path(model), dev)
+    images = open_store(store)[f"{name}/images"]
+    lime = lime_settings(cfg)
+
+    def compute(sl: slice) -> dict[str, Any]:
+        out = explain_images(
+            net,
+            np.asarray(images[sl], np.float32),
+            lime=lime,
+            batch_size=cfg.batch_size,
+            device=dev,
+            seed=seed,
+            image_set=SET_CODES[name],
+            start=sl.start,
+            desc=f"{name} [{sl.start}, {sl.stop})",
+        )
+        for key, (_, dtype) in EXPLANATION.items():
+            if out[key].dtype != np.dtype(dtype):  # the store would cast silently
+                raise RuntimeError(f"bug: explain_images gave {key} as {out[key].dtype}")
+        return out
+
+    return compute
+
+
+def write_set(parent: zarr.Group, name: str, arrays: dict[str, Any], chunk: int) -> zarr.Group:
+    """Write the set's given (not explained) arrays into ``parent/name``."""
+    group = parent.require_group(name)
     for key, values in arrays.items():
         values = np.asarray(values)
         write_array(
@@ -122,59 +197,40 @@ def write_set(parent: zarr.Group, name: str, arrays: dict[str, Any], chunk: int)
             chunk_size=chunk,
             attrs={"meaning": MEANING.get(key, key)},
         )
+    return group
 
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
     cfg = load_section(ExplainConfig, "explain", args.params)
+    scale = load_section(ScaleConfig, "scale", args.params)
     device = resolve_device(base.device)
     dataset = open_dataset(args.dataset)
-    model = load_classifier(args.model, device)
+    load_classifier(args.model, device)  # a clear error here, not in a worker
     loc = open_store(
         args.localized, {"images": 4, "region": 3, "rows": 1, "labels": 1, "source_rows": 1}
     )
-    lime = lime_settings(cfg)
     labels_all = dataset["labels"][:]
 
-    def explain(images: np.ndarray, name: str) -> dict[str, Any]:
-        return explain_images(
-            model,
-            images,
-            lime=lime,
-            batch_size=cfg.batch_size,
-            device=device,
-            seed=base.seed,
-            image_set=SET_CODES[name],
-            desc=name,
-        )
-
+    # The given arrays of every set first (all checks before any work), explained below.
     sets: dict[str, dict[str, Any]] = {}
     loc_rows = loc["rows"][:]
-    loc_images = np.asarray(loc["images"][:], np.float32)
-    log.info("explaining %d localized adversarial examples", len(loc_rows))
     sets["localized"] = {
-        "images": loc_images,
+        "images": np.asarray(loc["images"][:], np.float32),
         "rows": loc_rows,
         "labels": loc["labels"][:],
         "region": loc["region"][:],
-        **explain(loc_images, "localized"),
     }
-    mismatch = int((sets["localized"]["explained"] != loc["pred"][:]).sum())
-    if mismatch:
-        log.warning("%d localized examples are not predicted as their target here", mismatch)
-
     clean_rows = loc["source_rows"][:]
     if args.attack is not None and cfg.ifgsm_images > 0:
         attack = open_store(args.attack, {"rows": 1})
         pos, adv = ifgsm_selection(attack, cfg, clean_rows, args.attack)
         rows = attack["rows"][:][pos]
-        log.info("explaining %d full-image IFGSM examples", len(rows))
         sets["ifgsm"] = {
             "images": adv,
             "rows": rows,
             "labels": labels_all[rows],
             "attack_index": pos,
-            **explain(adv, "ifgsm"),
         }
         clean_rows = np.union1d(clean_rows, rows)
     else:
@@ -182,12 +238,10 @@ def main(args: argparse.Namespace) -> None:
         # clean sets are explained.
         log.info("no --attack store: full-image IFGSM examples are not explained")
     clean_images = np.asarray(dataset["images"].get_orthogonal_selection((clean_rows,)))
-    log.info("explaining %d clean images", len(clean_rows))
     sets["clean"] = {
         "images": clean_images.astype(np.float32),
         "rows": clean_rows,
         "labels": labels_all[clean_rows],
-        **explain(clean_images.astype(np.float32), "clean"),
     }
     for name in ("localized", "ifgsm"):
         if name in sets:
@@ -201,9 +255,14 @@ def main(args: argparse.Namespace) -> None:
         "explain": cfg.model_dump(mode="json"),
         "seed": base.seed,
     }
-    with atomic_output(args.out) as tmp:
-        root = create_group(
-            tmp,
+    inputs = [args.dataset, args.model, args.localized]
+    fp = stage_fingerprint(
+        inputs + ([] if args.attack is None else [args.attack]),
+        {"base": base.model_dump(mode="json"), "explain": provenance},
+    )
+    chunk = base.chunk_size
+    with dask_session(scale), resumable_output(args.out, fp) as part:
+        root = part.group(
             {
                 "params": provenance,
                 "sets": list(sets),
@@ -213,7 +272,23 @@ def main(args: argparse.Namespace) -> None:
             },
         )
         for name, arrays in sets.items():
-            write_set(root, name, arrays, base.chunk_size)
+            n, c, h, w = arrays["images"].shape
+            log.info("explaining %d %s images", n, name)
+            group = write_set(root, name, arrays, chunk)
+            outputs = explanation_arrays(group, n, c, h, w, cfg.lime_top, chunk)
+            job = ShardJob.of(
+                explain_shard_setup,
+                str(part.path.resolve()),
+                name,
+                str(args.model.resolve()),
+                cfg.model_dump(mode="json"),
+                base.seed,
+                str(device),
+            )
+            run_shards(outputs, job, n, chunk, scale=scale, markers=part.markers(name), desc=name)
+        mismatch = int((root["localized/explained"][:] != loc["pred"][:]).sum())
+        if mismatch:
+            log.warning("%d localized examples are not predicted as their target here", mismatch)
     log.info("explanations of %s -> %s", ", ".join(sets), args.out)
 
 

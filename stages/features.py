@@ -20,14 +20,7 @@ from advinterp.models.checkpoint import load_classifier
 from advinterp.models.classifier import ImageClassifier
 from advinterp.models.features import features_and_logits
 from advinterp.runtime import resolve_device
-from advinterp.store import (
-    ShardMarkers,
-    create_array,
-    fill_shards,
-    open_store,
-    resumable_output,
-    sample_chunk_size,
-)
+from advinterp.store import create_array, open_store, resumable_output, sample_chunk_size
 from stages.cli import parser, run, setup_base
 from stages.shards import Compute, ShardJob, run_shards, stage_fingerprint
 
@@ -82,28 +75,6 @@ def features_shard_setup(
         batch_size,
         torch.device(device),
     )
-
-
-def write_features(
-    group: zarr.Group,
-    images: Any,
-    model: ImageClassifier,
-    batch_size: int,
-    device: torch.device,
-    chunk: int,
-    desc: str = "features",
-    markers: ShardMarkers | None = None,
-) -> None:
-    """Stream ``features`` (N, D) and ``logits`` (N, C) of ``images`` into ``group``.
-
-    ``group`` may be a nested group of a larger store (``adv_features`` writes one per
-    model and image set); ``images`` is any (N, 3, H, W) array sliceable along axis 0.
-    In-process; with ``markers`` completed shards are skipped (resume).
-    """
-    n = int(images.shape[0])
-    outputs = feature_arrays(group, n, model.feature_dim, model.num_classes, chunk)
-    compute = features_compute(model, images, batch_size, device)
-    fill_shards(outputs, compute, n, chunk, desc=desc, markers=markers)
 
 
 def main(args: argparse.Namespace) -> None:

@@ -57,6 +57,48 @@ def build() -> argparse.ArgumentParser:
     return p
 
 
+def train_classifier(
+    cfg: IganTrainConfig,
+    pooling: str,
+    architecture: dict,
+    images,
+    index,
+    mean: list[float],
+    std: list[float],
+    *,
+    robust: bool,
+    seed: int,
+    device: torch.device,
+) -> tuple[ImageClassifier, list[dict[str, float]]]:
+    """A pooling CNN trained on the train split by the ``igan_train.classifier`` recipe:
+    naturally, or (``robust``) with ``igan_train.adversarial``'s PGD training.
+
+    ``pooling_study`` trains its twin through here too, so both arms share one recipe.
+    """
+    c = cfg.classifier
+    return train_pooling_cnn(
+        pooling,
+        len(index.class_names),
+        architecture,
+        images,
+        index.labels,
+        np.flatnonzero(index.split == TRAIN),
+        np.flatnonzero(index.split == VAL),
+        mean=mean,
+        std=std,
+        epochs=c.epochs,
+        batch_size=c.batch_size,
+        lr=c.lr,
+        momentum=c.momentum,
+        weight_decay=c.weight_decay,
+        augment=c.augment,
+        chunk_size=sample_chunk_size(images),
+        seed=seed,
+        device=device,
+        adversarial=cfg.adversarial.model_dump() if robust else None,
+    )
+
+
 def train_gans(
     model: ImageClassifier,
     cfg: IganTrainConfig,
@@ -151,26 +193,17 @@ def main(args: argparse.Namespace) -> None:
         tmp.mkdir()
         for kind in MODELS:
             log.info("%s pooling CNN (%s pooling)", kind, c.pooling)
-            model, records = train_pooling_cnn(
+            model, records = train_classifier(
+                cfg,
                 c.pooling,
-                len(index.class_names),
                 arch,
                 images,
-                index.labels,
-                rows[TRAIN],
-                rows[VAL],
-                mean=mean,
-                std=std,
-                epochs=c.epochs,
-                batch_size=c.batch_size,
-                lr=c.lr,
-                momentum=c.momentum,
-                weight_decay=c.weight_decay,
-                augment=c.augment,
-                chunk_size=chunk,
+                index,
+                mean,
+                std,
+                robust=kind == "robust",
                 seed=base.seed,
                 device=device,
-                adversarial=cfg.adversarial.model_dump() if kind == "robust" else None,
             )
             history += [{"model": kind, **r} for r in records]
             metrics[kind] = {

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +19,8 @@ import torch
 from advinterp.attacks.suite import ATTACKS, craft, perturbation_norms, predict
 from advinterp.config import LanAttacksConfig, load_section
 from advinterp.data.artifact import open_dataset, read_index
-from advinterp.data.batches import iter_batches, iter_shuffled_batches
-from advinterp.data.dataset import TEST, TRAIN, VAL, stratified_subset
+from advinterp.data.batches import SplitBatches
+from advinterp.data.dataset import TEST, stratified_subset
 from advinterp.errors import ParamError
 from advinterp.models.checkpoint import load_classifier, save_classifier
 from advinterp.models.classifier import ImageClassifier, available_archs, build_classifier
@@ -51,28 +50,17 @@ def train_source(
 ) -> tuple[ImageClassifier, list[dict[str, float]]]:
     """The transfer setting's second classifier, same data and normalisation as f1."""
     t = cfg.transfer
-    chunk = sample_chunk_size(images)
-    rows = {s: np.flatnonzero(index.split == s) for s in (TRAIN, VAL, TEST)}
-    labels = torch.as_tensor(index.labels)
+    data = SplitBatches(images, index.labels, index.split, t.batch_size, sample_chunk_size(images))
     rng = np.random.default_rng(base_seed + 1)
-
-    def with_labels(batches):
-        for idx, x in batches:
-            yield x, labels[idx]
-
     model = build_classifier(
         t.arch, f1.num_classes, f1.mean.flatten().tolist(), f1.std.flatten().tolist()
     ).to(device)
     history = fit(
         model,
-        lambda epoch: with_labels(
-            iter_shuffled_batches(images, rows[TRAIN], t.batch_size, chunk, SHUFFLE_BUFFER, rng)
-        ),
-        lambda: with_labels(
-            iter_batches(images, rows[VAL if len(rows[VAL]) else TEST], t.batch_size, chunk)
-        ),
+        lambda epoch: data.shuffled(rng, SHUFFLE_BUFFER),
+        lambda: data.ordered(data.monitor),
         epochs=t.epochs,
-        steps_per_epoch=math.ceil(len(rows[TRAIN]) / t.batch_size),
+        steps_per_epoch=data.steps_per_epoch,
         optimizer=make_optimizer(model, t.optimizer, t.lr, t.momentum, t.weight_decay),
         device=device,
         generator=torch.Generator().manual_seed(base_seed + 1),

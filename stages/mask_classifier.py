@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,8 @@ import torch
 
 from advinterp.config import MaskClassifierConfig, load_section
 from advinterp.data.artifact import open_dataset, read_index
-from advinterp.data.batches import iter_batches, iter_shuffled_batches
-from advinterp.data.dataset import TEST, TRAIN, VAL
+from advinterp.data.batches import SplitBatches
+from advinterp.data.dataset import TEST, VAL
 from advinterp.errors import StoreError
 from advinterp.models.mask_classifier import MaskClassifier, mask_classifier_state
 from advinterp.models.training import accuracy, fit, make_optimizer
@@ -46,28 +45,17 @@ def main(args: argparse.Namespace) -> None:
         raise StoreError(
             f"{args.masks}: {masks.shape[0]} masks for {index.num_samples} dataset rows"
         )
-    chunk = sample_chunk_size(masks)
-    rows = {s: np.flatnonzero(index.split == s) for s in (TRAIN, VAL, TEST)}
-    labels = torch.as_tensor(index.labels)
+    data = SplitBatches(masks, index.labels, index.split, cfg.batch_size, sample_chunk_size(masks))
     rng = np.random.default_rng(base.seed)
-
-    def with_labels(batches):
-        for idx, m in batches:
-            yield m, labels[idx]
-
-    def eval_batches(split: int):
-        return with_labels(iter_batches(masks, rows[split], cfg.batch_size, chunk))
 
     model = MaskClassifier(len(index.class_names), masks.shape[1], cfg.dropout).to(device)
     optimizer = make_optimizer(model, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
     history = fit(
         model,  # type: ignore[arg-type]  # fit only calls model(x), train() and eval()
-        lambda epoch: with_labels(
-            iter_shuffled_batches(masks, rows[TRAIN], cfg.batch_size, chunk, SHUFFLE_BUFFER, rng)
-        ),
-        lambda: eval_batches(VAL if len(rows[VAL]) else TEST),
+        lambda epoch: data.shuffled(rng, SHUFFLE_BUFFER),
+        lambda: data.ordered(data.monitor),
         epochs=cfg.epochs,
-        steps_per_epoch=math.ceil(len(rows[TRAIN]) / cfg.batch_size),
+        steps_per_epoch=data.steps_per_epoch,
         optimizer=optimizer,
         device=device,
         generator=torch.Generator().manual_seed(base.seed),
@@ -75,8 +63,8 @@ def main(args: argparse.Namespace) -> None:
     )
     metrics = {
         "train_accuracy": history[-1]["train_accuracy"],
-        "val_accuracy": history[-1]["val_accuracy"] if len(rows[VAL]) else None,
-        "test_accuracy": accuracy(model, eval_batches(TEST), device),  # type: ignore[arg-type]
+        "val_accuracy": history[-1]["val_accuracy"] if len(data.rows[VAL]) else None,
+        "test_accuracy": accuracy(model, data.ordered(TEST), device),  # type: ignore[arg-type]
         "chance": 1.0 / len(index.class_names),
     }
     log.info(

@@ -28,17 +28,17 @@ from advinterp.attacks.pgd import pgd
 from advinterp.config import IganTrainConfig, PoolingStudyConfig, load_section
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.batches import iter_batches
-from advinterp.data.dataset import TEST, TRAIN, VAL, stratified_subset
+from advinterp.data.dataset import TEST, split_rows
 from advinterp.errors import CheckpointError
 from advinterp.models.checkpoint import read_weights_file, save_classifier
 from advinterp.models.pooling_cnn import (
     architecture_of,
     pooling_cnn_from_checkpoint,
-    train_pooling_cnn,
 )
 from advinterp.runtime import resolve_device
 from advinterp.store import atomic_output, sample_chunk_size, write_json
 from stages.cli import parser, run, setup_base
+from stages.igan_train import train_classifier
 
 log = logging.getLogger("advinterp.stages.pooling_study")
 OTHER = {"max": "avg", "avg": "max"}
@@ -81,28 +81,18 @@ def main(args: argparse.Namespace) -> None:
             f"{path}: architecture {arch} is not igan_train.classifier {expected}"
         )
     twin_kind = OTHER[arch["pooling"]]
-    rows = {s: np.flatnonzero(index.split == s) for s in (TRAIN, VAL, TEST)}
     log.info("training the %s-pooling twin of %s", twin_kind, path)
-    twin, history = train_pooling_cnn(
+    twin, history = train_classifier(
+        recipe,
         twin_kind,
-        len(index.class_names),
         {k: v for k, v in arch.items() if k != "pooling"},
         images,
-        index.labels,
-        rows[TRAIN],
-        rows[VAL],
-        mean=robust.mean.flatten().tolist(),
-        std=robust.std.flatten().tolist(),
-        epochs=c.epochs,
-        batch_size=c.batch_size,
-        lr=c.lr,
-        momentum=c.momentum,
-        weight_decay=c.weight_decay,
-        augment=c.augment,
-        chunk_size=chunk,
+        index,
+        robust.mean.flatten().tolist(),
+        robust.std.flatten().tolist(),
+        robust=True,
         seed=base.seed,
         device=device,
-        adversarial=recipe.adversarial.model_dump(),
     )
     save_classifier(
         args.twin,
@@ -114,9 +104,7 @@ def main(args: argparse.Namespace) -> None:
         seed=base.seed,
     )
 
-    test_rows = rows[TEST]
-    if cfg.max_images is not None:
-        test_rows = test_rows[stratified_subset(index.labels[test_rows], cfg.max_images, base.seed)]
+    test_rows = split_rows(index, TEST, cfg.max_images, base.seed)
     x = torch.as_tensor(
         np.concatenate([b for _, b in iter_batches(images, test_rows, 256, chunk)]), device=device
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,8 @@ import torch
 
 from advinterp.config import TrainConfig, load_section
 from advinterp.data.artifact import open_dataset, read_index
-from advinterp.data.batches import iter_batches, iter_shuffled_batches
-from advinterp.data.dataset import TEST, TRAIN, VAL
+from advinterp.data.batches import SplitBatches
+from advinterp.data.dataset import TEST, VAL
 from advinterp.errors import CheckpointError
 from advinterp.models.checkpoint import load_pretrained, save_classifier
 from advinterp.models.classifier import build_classifier
@@ -54,30 +53,15 @@ def main(args: argparse.Namespace) -> None:
         log.info("initialised from %s; fresh: %s", cfg.weights, ", ".join(fresh) or "nothing")
     model.to(device)
 
-    rows = {s: np.flatnonzero(index.split == s) for s in (TRAIN, VAL, TEST)}
+    data = SplitBatches(images, index.labels, index.split, cfg.batch_size, chunk)
     rng = np.random.default_rng(base.seed)
-    labels = torch.as_tensor(index.labels)
-
-    def with_labels(batches):
-        for idx, x in batches:
-            yield x, labels[idx]
-
-    def train_batches(epoch: int):
-        del epoch
-        return with_labels(
-            iter_shuffled_batches(images, rows[TRAIN], cfg.batch_size, chunk, SHUFFLE_BUFFER, rng)
-        )
-
-    def eval_batches(split: int):
-        return with_labels(iter_batches(images, rows[split], cfg.batch_size, chunk))
-
     optimizer = make_optimizer(model, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
     history = fit(
         model,
-        train_batches,
-        lambda: eval_batches(VAL if len(rows[VAL]) else TEST),
+        lambda epoch: data.shuffled(rng, SHUFFLE_BUFFER),
+        lambda: data.ordered(data.monitor),
         epochs=cfg.epochs,
-        steps_per_epoch=math.ceil(len(rows[TRAIN]) / cfg.batch_size),
+        steps_per_epoch=data.steps_per_epoch,
         optimizer=optimizer,
         device=device,
         generator=torch.Generator().manual_seed(base.seed),
@@ -86,8 +70,8 @@ def main(args: argparse.Namespace) -> None:
     )
     metrics = {
         "train_accuracy": history[-1]["train_accuracy"],
-        "val_accuracy": accuracy(model, eval_batches(VAL), device) if len(rows[VAL]) else None,
-        "test_accuracy": accuracy(model, eval_batches(TEST), device),
+        "val_accuracy": accuracy(model, data.ordered(VAL), device) if len(data.rows[VAL]) else None,
+        "test_accuracy": accuracy(model, data.ordered(TEST), device),
         "chance": 1.0 / len(index.class_names),
     }
     log.info("test accuracy %.3f (chance %.3f)", metrics["test_accuracy"], metrics["chance"])

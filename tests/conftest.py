@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -108,6 +110,34 @@ TINY_PARAMS = {
     "igan_vulnerability": {"steps": 2, "max_images": 8, "dpi": 40},
     "pooling_study": {"pgd_steps": [1, 2], "mpgd_steps": 1, "max_images": 8},
 }
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's CPU thread count set to ``n``, restored on exit."""
+    import torch  # local: most stage and flow tests never import torch in this process
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# One torch thread for the small-model tests (``pytestmark = pytest.mark.usefixtures(...)``):
+# these models gain nothing from more, and on a shared CPU OpenMP threads spin against
+# each other. The per-module variant also covers the module's expensive shared fixtures.
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def one_thread_per_module() -> Iterator[None]:
+    with torch_threads(1):
+        yield
 
 
 def deep_update(base: dict, new: dict) -> dict:

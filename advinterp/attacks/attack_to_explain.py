@@ -58,8 +58,8 @@ import torch
 import torch.nn.functional as F
 from skimage.filters import threshold_otsu
 
-from advinterp.attacks.ifgsm import frozen
 from advinterp.models.classifier import ImageClassifier
+from advinterp.models.frozen import frozen
 
 Penalty = Callable[[torch.Tensor], torch.Tensor]
 

@@ -12,7 +12,7 @@ import torch
 import torchattacks
 from torch import nn
 
-from advinterp.attacks.ifgsm import frozen
+from advinterp.models.frozen import frozen
 
 
 def carlini_wagner(

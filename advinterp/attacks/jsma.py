@@ -26,7 +26,7 @@ import math
 import torch
 from torch import nn
 
-from advinterp.attacks.ifgsm import frozen
+from advinterp.models.frozen import frozen
 
 
 def _saliency_pairs(

@@ -11,7 +11,8 @@ explainer of f(x') should point at.
 The masked, early-stopping loop is written here rather than reusing
 :func:`advinterp.attacks.ifgsm.linf_iterate`: that loop runs a fixed step count on the
 whole image, while this one masks every step, stops each sample on success and
-detects stalls. It reuses that module's :func:`frozen` and :func:`project_linf`.
+detects stalls. It reuses that module's :func:`project_linf` and the model guard
+:func:`advinterp.models.frozen.frozen`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import torch.nn.functional as F
 from skimage.segmentation import felzenszwalb
 from torch import nn
 
-from advinterp.attacks.ifgsm import frozen, project_linf
+from advinterp.attacks.ifgsm import project_linf
+from advinterp.models.frozen import frozen
 
 # Outcome codes of one attack attempt.
 SUCCESS, FAILED, STALLED = 0, 1, 2

@@ -5,7 +5,7 @@ Each step accumulates the L1-normalised input gradient into a velocity,
 ``x̂ <- Clip_eps{x̂ + α sign(g)}``. With ``random_start`` it starts, like PGD, from a
 uniform point of the eps-ball (momentum PGD); without, from the clean image (MI-FGSM).
 
-The pieces are the ones IFGSM/PGD use (:func:`advinterp.attacks.ifgsm.frozen`,
+The pieces are the ones IFGSM/PGD use (:func:`advinterp.models.frozen.frozen`,
 :func:`~advinterp.attacks.ifgsm.project_linf`, :func:`advinterp.attacks.pgd.random_start`);
 only the velocity update is new, which the shared ``linf_iterate`` loop does not have.
 torchattacks' ``MIFGSM`` has no random start and no per-sample targets, hence this file.
@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advinterp.attacks.ifgsm import frozen, project_linf
+from advinterp.attacks.ifgsm import project_linf
 from advinterp.attacks.pgd import random_start as uniform_start
+from advinterp.models.frozen import frozen
 
 
 def mifgsm(

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from advinterp.data.dataset import AttributeIndex, stratified_split
-from advinterp.data.tables import find_file, read_id_names, read_numbers, row_line
+from advinterp.data.tables import check_cells, find_file, read_class_matrix, read_id_names
 from advinterp.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -116,20 +116,10 @@ def _check_unique(path: Path, names: list[str], lines: list[int], what: str) -> 
 
 def _class_attributes(awa: Path, C: int, A: int) -> np.ndarray:
     path = find_file(awa, "predicate-matrix-continuous.txt")
-    values = read_numbers(path)
-    if values.shape != (C, A):
-        raise DatasetError(
-            f"{path}: predicate matrix is {values.shape[0]} x {values.shape[1]}, expected "
-            f"{C} x {A} ({C} classes in classes.txt, {A} predicates in predicates.txt)"
-        )
+    values = read_class_matrix(path, C, A, "predicate matrix", "predicates in predicates.txt")
     missing = values == MISSING
     bad = ~missing & ((values < 0) | (values > 100))
-    if bad.any():
-        row, col = (int(v[0]) for v in np.nonzero(bad))
-        raise DatasetError(
-            f"{path}:{row_line(path, row)}: value {values[row, col]:g} in column {col + 1} is "
-            "neither a strength in [0, 100] nor -1 (missing)"
-        )
+    check_cells(path, values, bad, "neither a strength in [0, 100] nor -1 (missing)")
     if missing.any():
         log.info("%s: %d missing values (-1) set to 0", path, int(missing.sum()))
     return np.where(missing, 0.0, values / 100.0).astype(np.float32)

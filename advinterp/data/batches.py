@@ -7,11 +7,13 @@ holds at most one shard (sequential) or one shuffle buffer (training) in memory.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from advinterp.data.dataset import TEST, TRAIN, VAL
 from advinterp.store import shard_slices
 
 
@@ -100,3 +102,61 @@ def iter_shuffled_batches(
             yield from drain(final=False)
     if held:
         yield from drain(final=True)
+
+
+class SplitBatches:
+    """Labelled batches of the train, val and test splits, for training a classifier.
+
+    ``array`` holds one sample per dataset row (images, or LAN masks), in the order of
+    ``labels`` and ``split`` (those of the dataset's :class:`AttributeIndex`).
+
+    Shape:
+        array: (N, ...); labels: (N,) int64; split: (N,) int8 codes TRAIN/VAL/TEST.
+        every batch: (data (b, ...), labels (b,) int64) with b <= ``batch_size``.
+    """
+
+    def __init__(
+        self,
+        array: Any,
+        labels: np.ndarray,
+        split: np.ndarray,
+        batch_size: int,
+        chunk_size: int,
+    ):
+        self.array = array
+        self.labels = np.asarray(labels)
+        self.rows = {s: np.flatnonzero(split == s) for s in (TRAIN, VAL, TEST)}
+        self.batch_size = batch_size
+        self.chunk_size = chunk_size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Batches in one pass over the train split."""
+        return math.ceil(len(self.rows[TRAIN]) / self.batch_size)
+
+    @property
+    def monitor(self) -> int:
+        """The split that watches training: VAL, or TEST where the val split is empty."""
+        return VAL if len(self.rows[VAL]) else TEST
+
+    def shuffled(
+        self, rng: np.random.Generator, buffer_size: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """One epoch of the train split in shuffled order (:func:`iter_shuffled_batches`)."""
+        return self._labelled(
+            iter_shuffled_batches(
+                self.array, self.rows[TRAIN], self.batch_size, self.chunk_size, buffer_size, rng
+            )
+        )
+
+    def ordered(self, split: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The rows of ``split`` in increasing order (:func:`iter_batches`)."""
+        return self._labelled(
+            iter_batches(self.array, self.rows[split], self.batch_size, self.chunk_size)
+        )
+
+    def _labelled(
+        self, batches: Iterator[tuple[np.ndarray, np.ndarray]]
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for idx, data in batches:
+            yield data, self.labels[idx]

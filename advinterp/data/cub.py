@@ -52,8 +52,11 @@ from PIL import Image, UnidentifiedImageError
 from advinterp.data.dataset import TEST, TRAIN, AttributeIndex, PartBoxes, carve_validation
 from advinterp.data.tables import (
     as_ids,
+    check_cells,
     check_ids,
     find_file,
+    map_ids,
+    read_class_matrix,
     read_id_names,
     read_numbers,
     row_line,
@@ -172,19 +175,8 @@ def _check_flags(path: Path, flags: np.ndarray, what: str) -> None:
 
 def _class_attributes(cub: Path, C: int, A: int) -> np.ndarray:
     path = find_file(cub, "attributes/class_attribute_labels_continuous.txt")
-    values = read_numbers(path)
-    if values.shape != (C, A):
-        raise DatasetError(
-            f"{path}: class-attribute matrix is {values.shape[0]} x {values.shape[1]}, expected "
-            f"{C} x {A} ({C} classes in classes.txt, {A} attributes in attributes.txt)"
-        )
-    bad = (values < 0) | (values > 100)
-    if bad.any():
-        row, col = (int(v[0]) for v in np.nonzero(bad))
-        raise DatasetError(
-            f"{path}:{row_line(path, row)}: value {values[row, col]:g} in column {col + 1} is "
-            "not a percentage in [0, 100]"
-        )
+    values = read_class_matrix(path, C, A, "class-attribute matrix", "attributes in attributes.txt")
+    check_cells(path, values, (values < 0) | (values > 100), "not a percentage in [0, 100]")
     return (values / 100.0).astype(np.float32)
 
 
@@ -227,22 +219,8 @@ def _part_boxes(
     part_ids, part_names, _ = read_id_names(find_file(cub, "parts/parts.txt"))
     locs_txt = find_file(cub, "parts/part_locs.txt")
     values = read_numbers(locs_txt, usecols=range(5))
-    img = check_ids(
-        locs_txt,
-        as_ids(values[:, 0], locs_txt, "image id"),
-        image_ids,
-        images_txt,
-        "image id",
-        complete=False,
-    )
-    part = check_ids(
-        locs_txt,
-        as_ids(values[:, 1], locs_txt, "part id"),
-        part_ids,
-        parts_txt,
-        "part id",
-        complete=False,
-    )
+    img = map_ids(locs_txt, values[:, 0], image_ids, images_txt, "image id", complete=False)
+    part = map_ids(locs_txt, values[:, 1], part_ids, parts_txt, "part id", complete=False)
     visible = as_ids(values[:, 4], locs_txt, "visible")
     _check_flags(locs_txt, visible, "visible")
     N, P = len(image_ids), len(part_ids)
@@ -274,14 +252,7 @@ def _bird_boxes(
         log.warning("%s not found: part boxes are sized relative to the image", path)
         return sizes.copy()
     values = read_numbers(path, usecols=range(5))
-    rows = check_ids(
-        path,
-        as_ids(values[:, 0], path, "image id"),
-        image_ids,
-        images_txt,
-        "image id",
-        complete=True,
-    )
+    rows = map_ids(path, values[:, 0], image_ids, images_txt, "image id", complete=True)
     wh = np.empty((len(image_ids), 2))
     wh[rows] = values[:, 3:5]
     if (wh <= 0).any():

@@ -170,6 +170,15 @@ def stratified_subset(labels: np.ndarray, max_images: int, seed: int) -> np.ndar
     return np.sort(np.concatenate(keep))
 
 
+def split_rows(index: AttributeIndex, split: int, max_images: int | None, seed: int) -> np.ndarray:
+    """Rows of ``split`` (TRAIN/VAL/TEST), or a class-stratified subset of about
+    ``max_images`` of them (:func:`stratified_subset`, seeded); sorted either way."""
+    rows = np.flatnonzero(index.split == split)
+    if max_images is None:
+        return rows
+    return rows[stratified_subset(index.labels[rows], max_images, seed)]
+
+
 def subset_index(index: AttributeIndex, keep: np.ndarray) -> AttributeIndex:
     """The index restricted to samples ``keep`` (in that order)."""
     return AttributeIndex(

@@ -230,6 +230,61 @@ def check_ids(
     return pos
 
 
+def map_ids(
+    path: Path,
+    values: np.ndarray,
+    known: np.ndarray,
+    known_file: Path,
+    what: str,
+    *,
+    complete: bool,
+) -> np.ndarray:
+    """A float id column of ``path`` as positions into ``known``: :func:`as_ids`, then
+    :func:`check_ids` (the same ``what`` names the column in both errors).
+
+    Shape:
+        values: (n,) float64; returns (n,) int64 positions into ``known``.
+    """
+    ids = as_ids(values, path, what)
+    return check_ids(path, ids, known, known_file, what, complete=complete)
+
+
+def read_class_matrix(path: Path, C: int, A: int, what: str, columns: str) -> np.ndarray:
+    """A numeric ``C x A`` class-by-attribute table (one row per class of classes.txt).
+
+    Args:
+        what: the table's name in the error, e.g. ``"predicate matrix"``.
+        columns: what the columns are and where they are listed, e.g.
+            ``"predicates in predicates.txt"``.
+
+    Returns:
+        (C, A) float64, all finite.
+    """
+    values = read_numbers(path)
+    if values.shape != (C, A):
+        raise DatasetError(
+            f"{path}: {what} is {values.shape[0]} x {values.shape[1]}, expected "
+            f"{C} x {A} ({C} classes in classes.txt, {A} {columns})"
+        )
+    return values
+
+
+def check_cells(path: Path, values: np.ndarray, bad: np.ndarray, expected: str) -> None:
+    """Raise naming the first cell (row-major) of ``values`` where ``bad`` holds.
+
+    The message is ``<file>:<line>: value <v> in column <c> is <expected>``.
+
+    Shape:
+        values, bad: (rows, columns), rows = the file's non-blank lines.
+    """
+    if bad.any():
+        row, col = (int(v[0]) for v in np.nonzero(bad))
+        raise DatasetError(
+            f"{path}:{row_line(path, row)}: value {values[row, col]:g} in column {col + 1} is "
+            f"{expected}"
+        )
+
+
 def _line(source: str, row: int, line_numbers: Sequence[int] | None) -> int:
     if line_numbers is not None and 0 <= row < len(line_numbers):
         return int(line_numbers[row])

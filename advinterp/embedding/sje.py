@@ -77,13 +77,12 @@ def most_violated(
         scores: (N, C) compatibilities; labels: (N,) int64.
         returns: loss (N,) float >= 0, y* (N,) int64.
     """
-    delta = torch.full_like(scores, margin)
-    delta.scatter_(1, labels.view(-1, 1), 0.0)
-    augmented = scores + delta
-    worst = augmented.argmax(1)
-    true_score = scores.gather(1, labels.view(-1, 1)).squeeze(1)
-    loss = (augmented.gather(1, worst.view(-1, 1)).squeeze(1) - true_score).clamp_min(0.0)
-    return loss, worst
+    true_score = scores.gather(1, labels.view(-1, 1))
+    # Δ + F: the margin everywhere but at the true class, which keeps its own score, so
+    # the row maximum is never below it and the loss needs no clamp.
+    augmented = (scores + margin).scatter_(1, labels.view(-1, 1), true_score)
+    worst_score, worst = augmented.max(1)
+    return worst_score - true_score.squeeze(1), worst
 
 
 def sje_step(
@@ -102,9 +101,9 @@ def sje_step(
         W: (D, A) float32, updated in place; x: (B, D); labels: (B,); phi: (C, A).
         returns: the batch's loss (B,).
     """
+    # No violation mask: where y* = y_n the difference φ(y_n) - φ(y*) is already zero.
     loss, worst = most_violated(compatibility(x, W, phi), labels, margin)
-    violated = (worst != labels).to(x.dtype).unsqueeze(1)
-    W.add_(x.T @ ((phi[labels] - phi[worst]) * violated), alpha=lr / len(labels))
+    W.add_(x.T @ (phi[labels] - phi[worst]), alpha=lr / len(labels))
     return loss
 
 
@@ -149,18 +148,21 @@ Step = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Generator], tor
 
 
 def _train(
+    epoch_step: Step,
     x: torch.Tensor,
     labels: torch.Tensor,
     phi: torch.Tensor,
     val_x: torch.Tensor,
     val_labels: torch.Tensor,
-    epoch_step: Step,
-    *,
     epochs: int,
     patience: int,
     generator: torch.Generator,
 ) -> SJEFit:
-    """Epoch loop with early stopping on validation accuracy (W starts at zero)."""
+    """Epoch loop with early stopping on validation accuracy (W starts at zero).
+
+    ``epoch_step(W, x, labels, generator)`` updates W in place for one epoch and returns
+    its mean loss; the fitters differ only in that step.
+    """
     W = torch.zeros(x.shape[1], phi.shape[1], dtype=torch.float32)
     best = SJEFit(W.clone(), 0, -1.0)
     stale = 0
@@ -201,23 +203,16 @@ def fit_sje(
 
     def epoch_step(W, x, labels, g):
         order = torch.randperm(len(labels), generator=g)
-        total = torch.zeros(())
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            total += sje_step(W, x[idx], labels[idx], phi, lr, margin).sum()
-        return total / max(len(labels), 1)
+        # One gather per epoch, then contiguous views: at the embedded size a step is a
+        # handful of tiny ops, and per-batch indexing would be a sizeable share of them.
+        xs, ys = x[order], labels[order]
+        losses = [
+            sje_step(W, xs[s : s + batch_size], ys[s : s + batch_size], phi, lr, margin)
+            for s in range(0, len(order), batch_size)
+        ]
+        return torch.cat(losses).sum() / max(len(labels), 1) if losses else torch.zeros(())
 
-    return _train(
-        x,
-        labels,
-        phi,
-        val_x,
-        val_labels,
-        epoch_step,
-        epochs=epochs,
-        patience=patience,
-        generator=generator,
-    )
+    return _train(epoch_step, x, labels, phi, val_x, val_labels, epochs, patience, generator)
 
 
 def fit_sje_reference(
@@ -251,14 +246,4 @@ def fit_sje_reference(
                 W += lr * torch.outer(theta, phi[y_n] - phi[y_star])
         return torch.tensor(total / max(len(labels), 1))
 
-    return _train(
-        x,
-        labels,
-        phi,
-        val_x,
-        val_labels,
-        epoch_step,
-        epochs=epochs,
-        patience=patience,
-        generator=generator,
-    )
+    return _train(epoch_step, x, labels, phi, val_x, val_labels, epochs, patience, generator)

@@ -12,8 +12,8 @@ import torch
 from captum.attr import IntegratedGradients, Occlusion
 from torch import nn
 
-from advinterp.attacks.ifgsm import frozen
 from advinterp.explainers.saliency import saliency
+from advinterp.models.frozen import frozen
 
 BASELINES: tuple[str, ...] = ("saliency", "integrated_gradients", "occlusion")
 

@@ -23,7 +23,7 @@ import torch
 from captum.attr import GuidedBackprop
 from torch import nn
 
-from advinterp.attacks.ifgsm import frozen
+from advinterp.models.frozen import frozen
 
 
 @contextlib.contextmanager

@@ -37,7 +37,7 @@ from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from advinterp.attacks.ifgsm import frozen
+from advinterp.models.frozen import frozen
 
 KERNEL_WIDTH = 0.25  # lime_image.LimeImageExplainer's default
 NUM_FEATURES = 100000  # explain_instance's default: keep every superpixel
@@ -267,13 +267,15 @@ class FastLimeImage:
         on = torch.from_numpy(on[:, :n_ids]).to(dev)
         seg = torch.from_numpy(segments.reshape(-1).astype(np.int64)).to(dev)
         h, w = segments.shape
-        img = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(dev)
-        fud = torch.from_numpy(np.ascontiguousarray(fudged.transpose(2, 0, 1))).to(dev)
+        # float32 once, not per batch: lime hands float64 images around, and rendering
+        # 256 float64 images and converting them cost ~15% of the forward here.
+        img = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(dev).float()
+        fud = torch.from_numpy(np.ascontiguousarray(fudged.transpose(2, 0, 1))).to(dev).float()
         out = []
         with frozen(self.model), torch.inference_mode():
             for s in range(0, len(patterns), self.batch_size):
                 keep = on[s : s + self.batch_size][:, seg].view(-1, 1, h, w)
-                x = torch.where(keep, img, fud).float()
+                x = torch.where(keep, img, fud)
                 out.append(self.model(x).softmax(1).float().cpu())
         return torch.cat(out).numpy()
 

@@ -35,8 +35,8 @@ from advinterp.attacks.attack_to_explain import (
     Penalty,
     attack_to_explain,
 )
-from advinterp.attacks.ifgsm import frozen
 from advinterp.models.classifier import ImageClassifier
+from advinterp.models.frozen import frozen
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import torch
 from captum.attr import Saliency
 from torch import nn
 
-from advinterp.attacks.ifgsm import frozen
+from advinterp.models.frozen import frozen
 
 
 def saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

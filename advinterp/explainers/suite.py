@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from advinterp.attacks.ifgsm import frozen
 from advinterp.explainers.guided_backprop import guided_backprop
 from advinterp.explainers.lime_image import FastLimeImage
 from advinterp.explainers.random_baseline import random_scores
 from advinterp.explainers.saliency import saliency
+from advinterp.models.frozen import frozen
 from advinterp.progress import track
 
 EXPLAINERS = ("saliency", "guided_backprop", "lime", "random")
@@ -62,9 +62,17 @@ def explain_images(
     device: torch.device,
     seed: int,
     image_set: int = 0,
+    start: int = 0,
     desc: str = "explain",
 ) -> dict[str, Any]:
     """Explain each image's predicted class with every explainer.
+
+    The random parts (LIME's ``random_state``, the random baseline) are seeded per
+    example from ``(seed, image_set, start + i)``, so a set explained in pieces (one
+    storage shard per process, say) gives the same explanations as in one call.
+
+    Args:
+        start: position of ``images[0]`` in its image set.
 
     Returns:
         Mapping of arrays (one row per image):
@@ -95,7 +103,7 @@ def explain_images(
     num_segments = np.zeros(n, np.int32)
     evaluated = np.zeros(n, np.int32)
     score = np.zeros(n, np.float32)
-    seeds = np.array([lime_seed(seed, image_set, i) for i in range(n)], np.uint32)
+    seeds = np.array([lime_seed(seed, image_set, start + i) for i in range(n)], np.uint32)
     for i in track(range(n), total=n, desc=f"{desc}: LIME", unit="image"):
         explainer = FastLimeImage(
             model, random_state=int(seeds[i]), batch_size=lime.batch_size, device=device
@@ -114,7 +122,10 @@ def explain_images(
         num_segments[i] = len(np.unique(exp.segments))
         evaluated[i] = exp.num_evaluated
         score[i] = exp.score
-    rng = np.random.default_rng([seed, image_set, 7])
+    random = np.zeros((n, h, w), np.float32)
+    for i in range(n):
+        rng = np.random.default_rng([seed, image_set, 7, start + i])
+        random[i] = random_scores(1, h, w, rng)[0]
     return {
         "explained": explained.astype(np.int64),
         "saliency": sal,
@@ -126,5 +137,5 @@ def explain_images(
         "lime_evaluated": evaluated,
         "lime_score": score,
         "lime_seed": seeds,
-        "random": random_scores(n, h, w, rng),
+        "random": random,
     }

@@ -50,6 +50,12 @@ def adversarial_loss(
         model: ImageClassifier, x: torch.Tensor, y: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         x_adv = pgd(model, x, y, eps=eps, steps=steps, step_size=step_size, generator=generator)
+        if alpha == 0.0:
+            # Adversarial loss only: the clean logits (train accuracy, BN statistics as
+            # in every other setting) need no backward pass.
+            with torch.no_grad():
+                logits = model(x)
+            return F.cross_entropy(model(x_adv), y), logits
         logits = model(x)
         loss = alpha * F.cross_entropy(logits, y)
         if alpha < 1.0:

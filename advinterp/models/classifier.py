@@ -7,7 +7,7 @@ never see normalised tensors and ``eps`` means the same thing everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torchvision
@@ -15,8 +15,16 @@ from torch import nn
 
 from advinterp.errors import ParamError
 from advinterp.models.tiny_resnet import TinyResNet
+from advinterp.models.tiny_vgg import TinyVGG
 
-LOCAL_ARCHS = {"tiny_resnet": TinyResNet}
+# The small local models by name: ``num_classes -> backbone``. TinyResNet is built with a
+# 1000-way final Linear like torchvision's models, TinyVGG with ``num_classes`` outputs.
+# That Linear is swapped for the head, but its size sets how far it advances the seeded
+# RNG before the other layers are initialised: each keeps the size its results came from.
+LOCAL_ARCHS: dict[str, Callable[[int], nn.Module]] = {
+    "tiny_resnet": lambda _num_classes: TinyResNet(),
+    "tiny_vgg": TinyVGG,
+}
 
 
 class ImageClassifier(nn.Module):
@@ -77,10 +85,14 @@ def available_archs() -> list[str]:
     return sorted([*LOCAL_ARCHS, *torchvision.models.list_models(module=torchvision.models)])
 
 
-def build_backbone(arch: str) -> nn.Module:
-    """An untrained model by torchvision name (or a local small one); never downloads."""
+def build_backbone(arch: str, num_classes: int = 1000) -> nn.Module:
+    """An untrained model by torchvision name (or a local small one); never downloads.
+
+    ``num_classes`` sizes the final Linear of ``tiny_vgg`` only; torchvision models and
+    ``tiny_resnet`` keep a 1000-way one (why: see ``LOCAL_ARCHS``).
+    """
     if arch in LOCAL_ARCHS:
-        return LOCAL_ARCHS[arch]()
+        return LOCAL_ARCHS[arch](num_classes)
     if arch not in torchvision.models.list_models(module=torchvision.models):
         raise ParamError(
             f"train.arch: unknown model '{arch}'; use a torchvision classification model name "
@@ -93,7 +105,7 @@ def build_classifier(
     arch: str, num_classes: int, mean: Sequence[float], std: Sequence[float]
 ) -> ImageClassifier:
     """Build an untrained :class:`ImageClassifier` with a fresh ``num_classes`` head."""
-    model = build_backbone(arch)
+    model = build_backbone(arch, num_classes)
     name, last = _last_linear(model)
     _replace(model, name, nn.Identity())
     head = nn.Linear(last.in_features, num_classes)

@@ -8,23 +8,16 @@ slow to train on two CPU cores, so this keeps VGG's shape (3x3 conv + BN + ReLU 
 CIFAR-like widths: about 0.3M parameters at 64 px. ReLUs are out-of-place, so hooks see
 untouched tensors.
 
-``TinyVGG`` is not in :data:`advinterp.models.classifier.LOCAL_ARCHS`, so
-:func:`load_tiny_vgg` loads its checkpoints (written by ``save_classifier``).
+Registered as ``tiny_vgg`` in :data:`advinterp.models.classifier.LOCAL_ARCHS`: built by
+``build_classifier`` and loaded by ``load_classifier`` like every other architecture.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
-
-from advinterp.errors import CheckpointError
-from advinterp.models.checkpoint import CHECKPOINT_FORMAT, read_weights_file
-from advinterp.models.classifier import ImageClassifier
-
-ARCH = "tiny_vgg"
 
 
 class TinyVGG(nn.Module):
@@ -56,31 +49,3 @@ class TinyVGG(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.avgpool(self.features(x)).flatten(1))
-
-
-def build_tiny_vgg(
-    num_classes: int, mean: Sequence[float], std: Sequence[float]
-) -> ImageClassifier:
-    """An untrained TinyVGG wrapped like ``build_classifier`` does (fc -> head)."""
-    body = TinyVGG(num_classes)
-    head = nn.Linear(body.fc.in_features, num_classes)
-    body.fc = nn.Identity()
-    return ImageClassifier(ARCH, body, head, mean, std)
-
-
-def load_tiny_vgg(path: Path | str, device: torch.device | str = "cpu") -> ImageClassifier:
-    """Load a TinyVGG checkpoint written by ``save_classifier``, in eval mode.
-
-    Raises:
-        CheckpointError: not an advinterp checkpoint of a ``tiny_vgg``.
-    """
-    obj = read_weights_file(path, device)
-    if obj.get("format") != CHECKPOINT_FORMAT or obj.get("arch") != ARCH:
-        raise CheckpointError(f"{path}: not an advinterp {ARCH} checkpoint")
-    model = build_tiny_vgg(int(obj["num_classes"]), obj["mean"], obj["std"])
-    try:
-        model.load_state_dict(obj["state_dict"], strict=True)
-    except RuntimeError as err:
-        first = str(err).splitlines()[0]
-        raise CheckpointError(f"{path}: weights do not fit a {ARCH}: {first}") from None
-    return model.to(device).eval()

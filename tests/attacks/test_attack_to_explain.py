@@ -21,13 +21,7 @@ from advinterp.attacks.attack_to_explain import (
 )
 from tests.attacks.colour_model import SIZE, colour_model, reddish
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def params(**kw) -> A2EParams:

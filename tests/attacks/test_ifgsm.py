@@ -8,20 +8,14 @@ import pytest
 import torch
 from torch import nn
 
-from advinterp.attacks.ifgsm import frozen, ifgsm, linf_iterate, project_linf
+from advinterp.attacks.ifgsm import ifgsm, linf_iterate, project_linf
 from advinterp.attacks.pgd import pgd
 from advinterp.attacks.registry import LINF_ATTACKS
 from advinterp.models.classifier import build_classifier
+from advinterp.models.frozen import frozen
 from tests.attacks.toy import CLASSES, clean_accuracy, held_out, standard_toy_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: the test machine is shared, and oversubscription is slow."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 def _untrained(seed: int = 0) -> nn.Module:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from advinterp.attacks.localized import (
     FAILED,
@@ -17,27 +16,9 @@ from advinterp.attacks.localized import (
 )
 from advinterp.config import SyntheticConfig
 from advinterp.data.synthetic import generate
-from advinterp.models.classifier import build_classifier
+from tests.explainers.models import warmed_tiny_resnet
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: these small models gain nothing from more, and a shared CPU
-    makes OpenMP threads spin against each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _model() -> nn.Module:
-    torch.manual_seed(0)
-    model = build_classifier("tiny_resnet", 4, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.rand(8, 3, 32, 32))
-    return model.eval()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +37,7 @@ def _regions(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_outside_pixels_untouched_and_target_reached(images):
-    model = _model()
+    model = warmed_tiny_resnet()
     x, masks = _regions(images)
     clean_pred = model(x).argmax(1)
     targets = (clean_pred + 1) % 4
@@ -75,7 +56,7 @@ def test_outside_pixels_untouched_and_target_reached(images):
 
 
 def test_already_at_target_stops_at_step_zero_and_zero_budget_fails(images):
-    model = _model()
+    model = warmed_tiny_resnet()
     x, masks = _regions(images[:1])
     pred = model(x).argmax(1)
     done = localized_bim(model, x, masks, pred, eps=0.1, step_size=0.01, max_steps=5, patience=3)
@@ -93,7 +74,7 @@ def test_already_at_target_stops_at_step_zero_and_zero_budget_fails(images):
 
 
 def test_model_state_restored(images):
-    model = _model().train()
+    model = warmed_tiny_resnet().train()
     x, masks = _regions(images[:1])
     localized_bim(
         model,

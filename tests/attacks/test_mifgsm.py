@@ -10,13 +10,7 @@ from advinterp.attacks.mifgsm import mifgsm
 from advinterp.attacks.pgd import pgd
 from tests.attacks.toy import clean_accuracy, held_out, standard_toy_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 @pytest.mark.parametrize("random_start", [False, True])

@@ -24,6 +24,16 @@ def jpeg(path: Path, size: tuple[int, int], colour: tuple[int, int, int]) -> Non
     Image.new("RGB", size, colour).save(path, "JPEG", quality=80)
 
 
+def rewrite_line(path: Path, line: int, text: str | None) -> None:
+    """Replace line ``line`` (1-based) of a text file with ``text``, or delete it (None)."""
+    lines = path.read_text().splitlines()
+    if text is None:
+        del lines[line - 1]
+    else:
+        lines[line - 1] = text
+    path.write_text("\n".join(lines) + "\n")
+
+
 # --------------------------------------------------------------------------- CUB
 
 CUB_CLASSES = ["001.Black_footed_Albatross", "002.Laysan_Albatross", "003.Sooty_Albatross"]

@@ -13,7 +13,13 @@ from advinterp.data.awa2 import read_index
 from advinterp.data.dataset import TEST, VAL
 from advinterp.data.sources import open_source
 from advinterp.errors import DatasetError
-from tests.data.layouts import AWA_CLASSES, AWA_PER_CLASS, AWA_PREDICATES, make_awa2
+from tests.data.layouts import (
+    AWA_CLASSES,
+    AWA_PER_CLASS,
+    AWA_PREDICATES,
+    make_awa2,
+    rewrite_line,
+)
 
 
 @pytest.fixture
@@ -65,15 +71,6 @@ def test_open_source_loads_pixels(awa):
     assert x.shape == (18, 3, 8, 8) and x.min() >= 0 and x.max() <= 1
 
 
-def _rewrite(path: Path, line: int, text: str | None) -> None:
-    lines = path.read_text().splitlines()
-    if text is None:
-        del lines[line - 1]
-    else:
-        lines[line - 1] = text
-    path.write_text("\n".join(lines) + "\n")
-
-
 @pytest.mark.parametrize(
     ("rel", "match"),
     [
@@ -105,7 +102,7 @@ def test_missing_index_file(awa, rel, match):
 )  # fmt: skip
 def test_malformed_index_file(awa, rel, line, text, match):
     root, _ = awa
-    _rewrite(root / rel, line, text)
+    rewrite_line(root / rel, line, text)
     with pytest.raises(DatasetError, match=match):
         read_index(root, 0.2, 0.3, seed=0)
 

@@ -17,7 +17,13 @@ from advinterp.data.cub import PART_ATTRIBUTE_GROUPS, PART_BOX_FRACTION, read_in
 from advinterp.data.dataset import TEST, TRAIN, VAL
 from advinterp.data.sources import open_source
 from advinterp.errors import DatasetError
-from tests.data.layouts import CUB_ATTRIBUTES, CUB_CLASSES, CUB_PARTS, make_cub
+from tests.data.layouts import (
+    CUB_ATTRIBUTES,
+    CUB_CLASSES,
+    CUB_PARTS,
+    make_cub,
+    rewrite_line,
+)
 
 
 @pytest.fixture
@@ -137,15 +143,6 @@ def test_optional_files_may_be_absent(cub):
 CUB = "CUB_200_2011"
 
 
-def _edit(path: Path, line: int, text: str | None) -> None:
-    lines = path.read_text().splitlines()
-    if text is None:
-        del lines[line - 1]
-    else:
-        lines[line - 1] = text
-    path.write_text("\n".join(lines) + "\n")
-
-
 @pytest.mark.parametrize(
     ("rel", "match"),
     [
@@ -197,14 +194,14 @@ def test_missing_index_file(cub, rel, match):
 )  # fmt: skip
 def test_malformed_index_file(cub, rel, line, text, match):
     root, _ = cub
-    _edit(root / CUB / rel, line, text)
+    rewrite_line(root / CUB / rel, line, text)
     with pytest.raises(DatasetError, match=match):
         _read(root)
 
 
 def test_attribute_count_disagrees_with_matrix(cub):
     root, _ = cub
-    _edit(root / "attributes.txt", 6, None)
+    rewrite_line(root / "attributes.txt", 6, None)
     with pytest.raises(
         DatasetError, match=r"continuous\.txt: class-attribute matrix is 3 x 6, expected 3 x 5"
     ):
@@ -300,7 +297,7 @@ def test_dataset_stage_writes_a_valid_store_from_cub(cub, tmp_path, monkeypatch)
 
 def test_dataset_stage_exits_2_and_writes_nothing_on_a_broken_layout(cub, tmp_path, monkeypatch):
     root, _ = cub
-    _edit(root / CUB / "image_class_labels.txt", 2, "2 x")
+    rewrite_line(root / CUB / "image_class_labels.txt", 2, "2 x")
     out = tmp_path / "out" / "dataset.zarr"
     assert _stage(tmp_path, root, out, monkeypatch) == 2
     assert not out.exists()

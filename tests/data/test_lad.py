@@ -13,7 +13,13 @@ from advinterp.data.dataset import TEST, TRAIN, VAL
 from advinterp.data.lad import read_index
 from advinterp.data.sources import open_source
 from advinterp.errors import DatasetError
-from tests.data.layouts import LAD_ATTRIBUTES, LAD_LABELS, LAD_PER_CLASS, make_lad
+from tests.data.layouts import (
+    LAD_ATTRIBUTES,
+    LAD_LABELS,
+    LAD_PER_CLASS,
+    make_lad,
+    rewrite_line,
+)
 
 ANN = "LAD_annotations"
 
@@ -69,15 +75,6 @@ def test_open_source_end_to_end(lad):
     assert index.num_samples == 3 * LAD_PER_CLASS
 
 
-def _rewrite(path: Path, line: int, text: str | None) -> None:
-    lines = path.read_text().splitlines()
-    if text is None:
-        del lines[line - 1]
-    else:
-        lines[line - 1] = text
-    path.write_text("\n".join(lines) + "\n")
-
-
 @pytest.mark.parametrize(
     "name",
     ["label_list.txt", "attribute_list.txt", "attributes_per_class.txt", "images.txt",
@@ -123,7 +120,7 @@ def test_missing_annotation_folder(tmp_path):
 )  # fmt: skip
 def test_malformed_index_file(lad, name, line, text, match):
     root, _ = lad
-    _rewrite(root / ANN / name, line, text)
+    rewrite_line(root / ANN / name, line, text)
     with pytest.raises(DatasetError, match=match):
         read_index(root, 0.34, 0.3, seed=0)
 

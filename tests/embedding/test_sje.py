@@ -24,14 +24,7 @@ from advinterp.models.classifier import build_classifier
 from advinterp.models.features import features_and_logits
 from advinterp.models.training import fit, make_optimizer
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: the test machine is shared, and oversubscription is slow."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 def test_class_embeddings_centre_then_unit_rows():

@@ -10,27 +10,9 @@ from torch import nn
 
 from advinterp.explainers.guided_backprop import guided_backprop, relus_not_inplace
 from advinterp.explainers.saliency import saliency
-from advinterp.models.classifier import build_classifier
+from tests.explainers.models import warmed_tiny_resnet
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: these small models gain nothing from more, and a shared CPU
-    makes OpenMP threads spin against each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _model(num_classes: int = 4) -> nn.Module:
-    torch.manual_seed(0)
-    model = build_classifier("tiny_resnet", num_classes, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
-    model.train()
-    with torch.no_grad():  # give BatchNorm non-trivial running statistics
-        for _ in range(3):
-            model(torch.rand(8, 3, 16, 16))
-    return model.eval()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class _GuidedReLUFn(torch.autograd.Function):
@@ -64,7 +46,7 @@ def _reference_guided_backprop(model: nn.Module, x: torch.Tensor, target: torch.
 
 
 def test_matches_an_independent_guided_relu_and_differs_from_the_gradient():
-    model = _model()
+    model = warmed_tiny_resnet(size=16)
     # The model really has in-place ReLUs reused within a block (the case to get right).
     assert any(isinstance(m, nn.ReLU) and m.inplace for m in model.modules())
     x = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(1))
@@ -76,7 +58,7 @@ def test_matches_an_independent_guided_relu_and_differs_from_the_gradient():
 
 
 def test_batch_size_does_not_change_the_attribution():
-    model = _model()
+    model = warmed_tiny_resnet(size=16)
     x = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(2))
     target = torch.tensor([1, 0, 3, 2])
     whole = guided_backprop(model, x, target)
@@ -85,7 +67,7 @@ def test_batch_size_does_not_change_the_attribution():
 
 
 def test_model_is_restored_mode_flags_hooks_grads_and_statistics():
-    model = _model()
+    model = warmed_tiny_resnet(size=16)
     model.train()
     model.head.weight.requires_grad_(False)
     stats = {k: v.clone() for k, v in model.state_dict().items()}
@@ -103,7 +85,7 @@ def test_model_is_restored_mode_flags_hooks_grads_and_statistics():
 
 
 def test_flags_restored_even_when_the_body_raises():
-    model = _model()
+    model = warmed_tiny_resnet(size=16)
     with pytest.raises(RuntimeError, match="boom"), relus_not_inplace(model):
         raise RuntimeError("boom")
     assert all(m.inplace for m in model.modules() if isinstance(m, nn.ReLU))

@@ -26,12 +26,7 @@ from advinterp.models.training import fit, make_optimizer
 SIZE, CLASSES = 16, 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 def _data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from lime.lime_image import LimeImageExplainer
 from torch import nn
 
@@ -17,27 +16,9 @@ from advinterp.explainers.lime_image import (
     lime_classifier_fn,
     quickshift_segmenter,
 )
-from advinterp.models.classifier import build_classifier
+from tests.explainers.models import warmed_tiny_resnet
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: these small models gain nothing from more, and a shared CPU
-    makes OpenMP threads spin against each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _model() -> nn.Module:
-    torch.manual_seed(0)
-    model = build_classifier("tiny_resnet", 4, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.rand(8, 3, 32, 32))
-    return model.eval()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +54,7 @@ def _assert_same(fast, ref, label: int) -> None:
     ids=["quickshift", "felzenszwalb"],
 )
 def test_matches_the_lime_package_for_the_same_seed(image, segmenter):
-    model = _model()
+    model = warmed_tiny_resnet()
     label = 2
     ref_explainer = LimeImageExplainer(random_state=7)
     fast_explainer = FastLimeImage(model, random_state=7, batch_size=64)
@@ -94,7 +75,7 @@ def test_matches_the_lime_package_for_the_same_seed(image, segmenter):
 
 def test_package_defaults_and_top_labels_give_the_same_explanation(image):
     """lime's defaults (quickshift 4/200/0.2, seed drawn, top_labels=5) for its best label."""
-    model = _model()
+    model = warmed_tiny_resnet()
     ref = LimeImageExplainer(random_state=3).explain_instance(
         image, _classifier_fn(model), num_samples=60
     )
@@ -104,7 +85,7 @@ def test_package_defaults_and_top_labels_give_the_same_explanation(image):
 
 
 def test_identical_patterns_are_classified_once(image):
-    model = _model()
+    model = warmed_tiny_resnet()
     three = lambda img: (np.arange(img.shape[1])[None, :] * 3 // img.shape[1]).repeat(  # noqa: E731
         img.shape[0], 0
     )
@@ -148,4 +129,4 @@ def test_fudged_image_is_bit_identical_to_lime_loop(image):
 
 def test_rejects_channel_first_images(image):
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
-        FastLimeImage(_model()).explain(image.transpose(2, 0, 1), 0, num_samples=10)
+        FastLimeImage(warmed_tiny_resnet()).explain(image.transpose(2, 0, 1), 0, num_samples=10)

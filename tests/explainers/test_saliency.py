@@ -8,15 +8,7 @@ from torch import nn
 
 from advinterp.explainers.saliency import saliency
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: these small models gain nothing from more, and a shared CPU
-    makes OpenMP threads spin against each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_linear_model_gradient_is_the_weight_row_and_state_is_restored():

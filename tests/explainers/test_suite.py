@@ -13,15 +13,7 @@ from advinterp.explainers.lime_image import lime_classifier_fn, quickshift_segme
 from advinterp.explainers.suite import LimeSettings, explain_images, lime_seed
 from advinterp.models.classifier import build_classifier
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: these small models gain nothing from more, and a shared CPU
-    makes OpenMP threads spin against each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_explain_images_shapes_classes_and_lime_reproducible_by_the_package():
@@ -64,3 +56,29 @@ def test_explain_images_shapes_classes_and_lime_reproducible_by_the_package():
         )
         pos = [f for f, w in ref.local_exp[label] if w > 0][:50]
         np.testing.assert_array_equal(kept, pos)
+
+
+def test_a_set_explained_in_pieces_equals_one_call():
+    """Seeds follow the position in the set (``start``), not in the call: shards agree."""
+    torch.manual_seed(0)
+    model = build_classifier("tiny_resnet", 4, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)).eval()
+    images = generate(SyntheticConfig(num_classes=4, images_per_class=3, families=2), 24, 0).load(
+        [0, 3, 5]
+    )
+    kw = {
+        "lime": LimeSettings(quickshift_segmenter(2, 6, 0.5), num_samples=20, batch_size=20),
+        "batch_size": 1,  # the gradient explainers then see the same batches too
+        "device": torch.device("cpu"),
+        "seed": 3,
+        "image_set": 2,
+    }
+    whole = explain_images(model, images, **kw)
+    pieces = [
+        explain_images(model, images[:1], **kw),
+        explain_images(model, images[1:], start=1, **kw),
+    ]
+    for key, values in whole.items():
+        np.testing.assert_array_equal(np.concatenate([p[key] for p in pieces]), values, key)
+    # Distinct examples get distinct random draws (not one stream restarted per call).
+    assert not np.array_equal(whole["random"][0], whole["random"][1])
+    assert len(set(whole["lime_seed"].tolist())) == 3

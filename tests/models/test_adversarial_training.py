@@ -13,14 +13,7 @@ from advinterp.attacks.pgd import pgd
 from advinterp.models.adversarial_training import adversarial_loss
 from tests.attacks.toy import clean_accuracy, held_out, standard_toy_model, train_toy
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: the test machine is shared, and oversubscription is slow."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 def test_alpha_one_is_clean_cross_entropy_and_params_untouched_by_pgd():
@@ -46,6 +39,20 @@ def test_mix_matches_eq2_by_hand():
     x_adv = pgd(model, x, y, eps=0.05, steps=2, generator=torch.Generator().manual_seed(gen_seed))
     expected = 0.3 * F.cross_entropy(model(x), y) + 0.7 * F.cross_entropy(model(x_adv), y)
     torch.testing.assert_close(loss, expected)
+
+
+def test_alpha_zero_is_the_adversarial_loss_with_clean_logits_outside_the_graph():
+    model = copy.deepcopy(standard_toy_model()).eval()
+    x, y = held_out(8)
+    loss, logits = adversarial_loss(
+        eps=0.05, alpha=0.0, steps=2, generator=torch.Generator().manual_seed(1)
+    )(model, x, y)
+    x_adv = pgd(model, x, y, eps=0.05, steps=2, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(loss, F.cross_entropy(model(x_adv), y))
+    torch.testing.assert_close(logits, model(x))
+    assert not logits.requires_grad  # no backward through the clean pass
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
 def test_alpha_out_of_range_is_refused():

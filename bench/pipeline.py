@@ -1,0 +1,125 @@
+"""``pipeline``: the whole embedded DAG end to end, a no-op rerun, and the flow's overhead.
+
+In a fresh ``git clone`` of this repository's HEAD (empty DVC cache, so every stage
+runs), exactly the README's main job:
+
+1. ``dvc repro``: wall time against the goal of all five methods in 15 minutes on 2
+   cores, and each stage's share (from the moment DVC announces it to the next);
+2. ``dvc repro`` again, where DVC skips everything: budget 3 s;
+3. ``python -m flows.pipeline`` (ephemeral Prefect API) where DVC skips every stage:
+   its overhead over the no-op ``dvc repro``, reported.
+
+Uncommitted changes are not benchmarked: commit first. Takes ~15-25 min on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.rows import Row
+
+ROOT = Path(__file__).resolve().parents[1]
+GOAL_SECONDS = 15 * 60
+NOOP_BUDGET_SECONDS = 3.0
+RUNNING = re.compile(r"Running stage '([^']+)'")
+log = logging.getLogger("bench.pipeline")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    # Stage commands say ``python``/``dvc``: the interpreter running the bench.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    return env
+
+
+def _timed(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=_env(), check=True, capture_output=True, text=True)
+    return time.perf_counter() - start
+
+
+def repro_with_stage_times(cwd: Path) -> tuple[float, dict[str, float]]:
+    """Run ``dvc repro``, returning its wall time and seconds per stage it ran."""
+    start = time.perf_counter()
+    marks: list[tuple[str, float]] = []
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro"],
+        cwd=cwd,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    tail: list[str] = []
+    for line in proc.stdout:
+        tail = [*tail[-40:], line]
+        m = RUNNING.search(line)
+        if m:
+            marks.append((m.group(1), time.perf_counter()))
+            log.info("stage %s (%.0f s in)", m.group(1), marks[-1][1] - start)
+    if proc.wait() != 0:
+        raise RuntimeError("dvc repro failed in the benchmark clone:\n" + "".join(tail))
+    end = time.perf_counter()
+    stops = [t for _, t in marks[1:]] + [end]
+    return end - start, {name: stop - t for (name, t), stop in zip(marks, stops, strict=True)}
+
+
+def run() -> list[Row]:
+    with tempfile.TemporaryDirectory() as d:
+        clone = Path(d) / "advinterp"
+        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+        wall, stages = repro_with_stage_times(clone)
+        noop = min(_timed([sys.executable, "-m", "dvc", "repro"], clone) for _ in range(3))
+        flow = min(_timed([sys.executable, "-m", "flows.pipeline"], clone) for _ in range(2))
+    out = ROOT / "artifacts" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "pipeline_stages.json").write_text(
+        json.dumps({"wall_seconds": wall, "stage_seconds": stages}, indent=2) + "\n"
+    )
+    ranked = sorted(stages.items(), key=lambda kv: -kv[1])
+    shares = ", ".join(f"{k} {100 * v / wall:.0f}%" for k, v in ranked if v / wall >= 0.02)
+    return [
+        Row(
+            "whole DAG (dvc repro, embedded default)",
+            "goal: 15 min on 2 cores",
+            "time ratio (wall/goal)",
+            wall,
+            GOAL_SECONDS,
+            1.0,
+            higher_is_better=False,
+            note=f"{wall / 60:.1f} min for {len(stages)} stages; {shares}",
+        ),
+        Row(
+            "no-op dvc repro (whole DAG)",
+            "budget 3 s",
+            "time ratio (repro/budget)",
+            noop,
+            NOOP_BUDGET_SECONDS,
+            1.0,
+            higher_is_better=False,
+            note=f"{noop:.2f} s, every stage skipped",
+        ),
+        Row(
+            "Prefect flow, every stage skipped",
+            "no-op dvc repro",
+            "time ratio (flow/repro)",
+            flow,
+            noop,
+            None,
+            higher_is_better=False,
+            note=(
+                f"{flow:.1f} s vs {noop:.2f} s: one `dvc repro --single-item` per stage "
+                "plus the ephemeral Prefect API's start-up and artifacts"
+            ),
+        ),
+    ]
