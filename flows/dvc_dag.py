@@ -1,12 +1,13 @@
 """The DAG as DVC declares it, and running one stage of it through ``dvc repro``.
 
-DVC owns caching: the flow never decides what is stale, it asks ``dvc repro`` to
-reproduce one stage at a time (upstream first) and reads from its output whether
-the stage ran or was skipped.
+DVC owns caching: the flow never decides what is stale. It asks ``dvc status`` once
+which stages are current, and ``dvc repro`` to reproduce the others one at a time
+(upstream first), reading from its output whether the stage ran or was skipped.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ class StageInfo:
     desc: str
     metrics: list[Path] = field(default_factory=list)
     plots: list[Path] = field(default_factory=list)
+    upstream: tuple[str, ...] = ()  # the stages whose outputs this one reads
 
     @property
     def figures(self) -> list[Path]:
@@ -74,9 +76,49 @@ def stage_order(root: Path, targets: list[str] | None = None) -> list[StageInfo]
                 desc=s.desc or "",
                 metrics=[Path(str(o.def_path)) for o in s.outs if o.metric],
                 plots=[Path(str(o.def_path)) for o in s.outs if o.plot],
+                upstream=tuple(
+                    sorted(
+                        u.name for u in graph.successors(s) if getattr(u, "name", None) in stages
+                    )
+                ),
             )
             for s in order
         ]
+
+
+def _dvc(*args: str) -> list[str]:
+    """The command line of this interpreter's DVC (the venv's, whatever PATH says)."""
+    return [sys.executable, "-m", "dvc", *args]
+
+
+def _env() -> dict[str, str]:
+    """The environment for DVC subprocesses: stage commands find this venv's python."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def current_stages(root: Path) -> set[str] | None:
+    """Names of the stages ``dvc status`` finds up to date, or None if it could not tell.
+
+    One ``dvc status`` for the whole DAG costs about what one ``dvc repro --single-item``
+    does, so the flow asks it once instead of starting DVC per stage just to hear
+    "didn't change". Stale stages are the keys of its JSON (``name`` or
+    ``path/dvc.yaml:name``); any failure (e.g. another DVC process holds the lock)
+    returns None and the flow falls back to ``dvc repro`` for every stage.
+    """
+    proc = subprocess.run(
+        _dvc("status", "--json"), cwd=root, env=_env(), capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        return None
+    try:
+        stale = json.loads(proc.stdout or "{}")
+    except json.JSONDecodeError:
+        return None
+    with Repo(str(root)) as repo:
+        names = {s.name for s in repo.index.stages if getattr(s, "cmd", None)}
+    return names - {key.rsplit(":", 1)[-1] for key in stale}
 
 
 def repro_stage(
@@ -87,13 +129,11 @@ def repro_stage(
     Returns:
         (outcome, return code, last lines of output); outcome is ran/skipped/failed.
     """
-    cmd = [sys.executable, "-m", "dvc", "repro", "--single-item", name]
+    cmd = _dvc("repro", "--single-item", name)
     if force:
         cmd.append("--force")
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     proc = subprocess.Popen(
-        cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd, cwd=root, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     ran = False
     tail: list[str] = []

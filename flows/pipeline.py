@@ -4,6 +4,8 @@ Each task is named after its stage and runs ``dvc repro --single-item <stage>``,
 DVC alone decides whether the stage is stale; the task reports ran / skipped /
 failed, the duration, the stage's metrics (a table artifact) and figures (a
 markdown artifact), and streams the stage's log and progress lines into Prefect.
+A stage that one ``dvc status`` at the start found current, and none of whose
+upstream stages ran in this flow, is reported skipped without starting DVC again.
 
 Run it without a server (ephemeral)::
 
@@ -22,7 +24,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
-from flows.dvc_dag import StageInfo, StageResult, repro_stage, stage_order
+from flows.dvc_dag import StageInfo, StageResult, current_stages, repro_stage, stage_order
 from flows.publish import publish_figures, publish_metrics, publish_report_link
 
 REPORT = Path("artifacts/report/index.html")
@@ -38,11 +40,21 @@ class StageFailedError(RuntimeError):
 
 
 @task(task_run_name="{info.name}", retries=0)
-def run_stage(root: Path, info: StageInfo, force: bool = False) -> StageResult:
-    """Reproduce one stage with DVC and publish its metrics and figures."""
+def run_stage(
+    root: Path, info: StageInfo, force: bool = False, current: bool = False
+) -> StageResult:
+    """Reproduce one stage with DVC and publish its metrics and figures.
+
+    ``current``: DVC already found the stage and its inputs up to date in this flow
+    run, so it is reported skipped without another ``dvc repro``.
+    """
     logger = get_run_logger()
     start = time.perf_counter()
-    outcome, code, tail = repro_stage(root, info.name, logger.info, force=force)
+    if current:
+        outcome, code, tail = "skipped", 0, ""
+        logger.info("Stage '%s' didn't change (dvc status), skipping", info.name)
+    else:
+        outcome, code, tail = repro_stage(root, info.name, logger.info, force=force)
     seconds = time.perf_counter() - start
     if outcome == "failed" and any(text in tail for text in DVC_LOCK_ERRORS):
         holder = next((ln.strip() for ln in tail.splitlines() if ln.strip().startswith("(PID")), "")
@@ -67,10 +79,17 @@ def pipeline(
     logger = get_run_logger()
     stages = stage_order(root, targets)
     logger.info("%d stages: %s", len(stages), ", ".join(s.name for s in stages))
+    fresh = set() if force else (current_stages(root) or set())
     results: list[StageResult] = []
+    ran: set[str] = set()
     try:
         for info in stages:
-            results.append(run_stage.with_options(name=info.name)(root, info, force=force))
+            # Current at the start stays current only if nothing it reads was rebuilt since.
+            current = info.name in fresh and not ran.intersection(info.upstream)
+            result = run_stage.with_options(name=info.name)(root, info, force, current)
+            results.append(result)
+            if result.outcome == "ran":
+                ran.add(info.name)
     finally:
         done = {r.name for r in results}
         rows = [

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.dvc_dag import stage_order
@@ -24,9 +25,12 @@ def prefect_server():
 
 
 async def _artifact(key: str):
+    """The newest version of an artifact key (each flow run adds one)."""
     async with get_client() as client:
         found = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=5
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
         )
     assert found, f"no artifact {key}"
     return found[0]
@@ -39,6 +43,8 @@ def test_stage_order_is_topological(pipeline_repo):
     assert only == ["dataset", "train"]
     train = next(s for s in stage_order(pipeline_repo) if s.name == "train")
     assert Path("artifacts/train/metrics.json") in train.metrics
+    features = next(s for s in stage_order(pipeline_repo) if s.name == "features")
+    assert features.upstream == ("dataset", "train")
 
 
 @pytest.mark.slow
@@ -58,6 +64,17 @@ def test_flow_runs_then_skips_and_publishes(pipeline_repo, prefect_server, monke
     assert "skipped" in str(outcomes.data)
     metrics = asyncio.run(_artifact("train-metrics"))
     assert "test_accuracy" in str(metrics.data)
+
+    # A train param changes: train reruns, and so must features, which the flow's opening
+    # `dvc status` found current before train rebuilt the model that features reads.
+    params = pipeline_repo / "params.yaml"
+    params.write_text(params.read_text().replace("epochs: 1", "epochs: 2"))
+    third = pipeline(repo=str(pipeline_repo), targets=["features"])
+    assert [(r.name, r.outcome) for r in third] == [
+        ("dataset", "skipped"),
+        ("train", "ran"),
+        ("features", "ran"),
+    ]
 
 
 @pytest.mark.slow
