@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 
 from bench.rows import Row
+from flows.dvc_dag import dvc_env
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_SECONDS = 15 * 60
@@ -37,9 +37,7 @@ log = logging.getLogger("bench.pipeline")
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    # Stage commands say ``python``/``dvc``: the interpreter running the bench.
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = dvc_env()  # stage commands say ``python``/``dvc``: the interpreter running the bench
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     return env
 

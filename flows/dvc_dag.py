@@ -91,15 +91,16 @@ def _dvc(*args: str) -> list[str]:
     return [sys.executable, "-m", "dvc", *args]
 
 
-def _env() -> dict[str, str]:
-    """The environment for DVC subprocesses: stage commands find this venv's python."""
+def dvc_env() -> dict[str, str]:
+    """The environment for DVC subprocesses: stage commands (``python -m stages.X``)
+    find this interpreter, whatever PATH says."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 
-def current_stages(root: Path) -> set[str] | None:
-    """Names of the stages ``dvc status`` finds up to date, or None if it could not tell.
+def stale_stages(root: Path) -> set[str] | None:
+    """Names of the stages ``dvc status`` finds stale, or None if it could not tell.
 
     One ``dvc status`` for the whole DAG costs about what one ``dvc repro --single-item``
     does, so the flow asks it once instead of starting DVC per stage just to hear
@@ -108,17 +109,14 @@ def current_stages(root: Path) -> set[str] | None:
     returns None and the flow falls back to ``dvc repro`` for every stage.
     """
     proc = subprocess.run(
-        _dvc("status", "--json"), cwd=root, env=_env(), capture_output=True, text=True
+        _dvc("status", "--json"), cwd=root, env=dvc_env(), capture_output=True, text=True
     )
     if proc.returncode != 0:
         return None
     try:
-        stale = json.loads(proc.stdout or "{}")
+        return {key.rsplit(":", 1)[-1] for key in json.loads(proc.stdout or "{}")}
     except json.JSONDecodeError:
         return None
-    with Repo(str(root)) as repo:
-        names = {s.name for s in repo.index.stages if getattr(s, "cmd", None)}
-    return names - {key.rsplit(":", 1)[-1] for key in stale}
 
 
 def repro_stage(
@@ -133,7 +131,7 @@ def repro_stage(
     if force:
         cmd.append("--force")
     proc = subprocess.Popen(
-        cmd, cwd=root, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd, cwd=root, env=dvc_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     ran = False
     tail: list[str] = []

@@ -24,7 +24,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
-from flows.dvc_dag import StageInfo, StageResult, current_stages, repro_stage, stage_order
+from flows.dvc_dag import StageInfo, StageResult, repro_stage, stage_order, stale_stages
 from flows.publish import publish_figures, publish_metrics, publish_report_link
 
 REPORT = Path("artifacts/report/index.html")
@@ -79,13 +79,15 @@ def pipeline(
     logger = get_run_logger()
     stages = stage_order(root, targets)
     logger.info("%d stages: %s", len(stages), ", ".join(s.name for s in stages))
-    fresh = set() if force else (current_stages(root) or set())
+    stale = None if force else stale_stages(root)  # None: ask dvc repro for every stage
     results: list[StageResult] = []
     ran: set[str] = set()
     try:
         for info in stages:
             # Current at the start stays current only if nothing it reads was rebuilt since.
-            current = info.name in fresh and not ran.intersection(info.upstream)
+            current = (
+                stale is not None and info.name not in stale and not ran.intersection(info.upstream)
+            )
             result = run_stage.with_options(name=info.name)(root, info, force, current)
             results.append(result)
             if result.outcome == "ran":

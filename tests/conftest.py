@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 import sys
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from flows.dvc_dag import dvc_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -157,10 +158,8 @@ def tiny_params() -> dict:
 
 def pipeline_env() -> dict[str, str]:
     """Environment in which dvc's ``python -m stages.X`` finds this interpreter."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = dvc_env()
     env["PYTHONPATH"] = ""  # the scratch repo's own stages/ and advinterp/ come first via cwd
-    env.pop("DVC_NO_ANALYTICS", None)
     env["DVC_NO_ANALYTICS"] = "1"
     return env
 

@@ -29,18 +29,19 @@ _PROBE = """
 import importlib, json, sys
 from pathlib import Path
 root = Path(sys.argv[1]).resolve()
+CODE_ROOTS = tuple(sys.argv[2].split(","))
 import torch, torchvision, zarr, numpy, pandas, matplotlib  # noqa: F401 (warm, shared)
 
 def ours():
     out = {}
     for name, mod in list(sys.modules.items()):
         f = getattr(mod, "__file__", None)
-        if f and name.split(".")[0] in ("advinterp", "stages"):
+        if f and name.split(".")[0] in CODE_ROOTS:
             out[name] = Path(f).resolve().relative_to(root).as_posix()
     return out
 
 result = {}
-for stage in sys.argv[2:]:
+for stage in sys.argv[3:]:
     for name in ours():
         del sys.modules[name]
     importlib.import_module(f"stages.{stage}")
@@ -56,7 +57,7 @@ def _stages() -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def imported() -> dict[str, list[str]]:
     proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(ROOT), *_stages()],
+        [sys.executable, "-c", _PROBE, str(ROOT), ",".join(CODE_ROOTS), *_stages()],
         cwd=ROOT,
         capture_output=True,
         text=True,
