@@ -79,10 +79,9 @@ def _stage_running(name: str) -> bool:
 
 
 @pytest.mark.slow
-def test_two_flow_runs_at_once_the_second_fails_naming_the_lock(pipeline_repo, monkeypatch):
+def test_two_flow_runs_at_once_the_second_fails_naming_the_lock(pipeline_repo):
     repo = pipeline_repo
     _longer_training(repo, 30)
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     with (
         prefect_test_harness(server_startup_timeout=180),
