@@ -2,7 +2,7 @@
 
 The attack stage is the heaviest per shard of the shard-mapped stages (IFGSM: every
 image costs ``modes x eps x steps`` forward+backward passes; features cost one
-forward). The same :class:`stages.shards.ShardJob` the stage builds runs on the same
+forward). The same :class:`advinterp.shards.ShardJob` the stage builds runs on the same
 shards four ways, each timed after a warm-up so worker start-up and the per-process
 setup (imports, model load) are excluded and reported separately:
 
@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from advinterp.config import ScaleConfig, SyntheticConfig
+from advinterp.config.core import ScaleConfig
+from advinterp.config.dataset import SyntheticConfig
 from advinterp.data.adversarial import eps_key
 from advinterp.data.artifact import write_dataset
 from advinterp.data.synthetic import generate
@@ -35,7 +36,7 @@ from advinterp.models.classifier import build_classifier
 from advinterp.store import create_array, create_group
 from bench.rows import Row
 from stages.attack import attack_shard_setup, random_targets
-from stages.shards import ShardJob, dask_session, run_shards
+from advinterp.shards import ShardJob, dask_session, run_shards
 
 log = logging.getLogger("bench.dask_scaling")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from advinterp.config import SyntheticConfig
+from advinterp.config.dataset import SyntheticConfig
 from advinterp.data.synthetic import generate
 from advinterp.detection.attribute_rcnn import DetectorSpec, build_detector, detect, part_targets
 from advinterp.detection.training import detector_optimizer

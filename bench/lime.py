@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from lime.lime_image import LimeImageExplainer
 
-from advinterp.config import SyntheticConfig
+from advinterp.config.dataset import SyntheticConfig
 from advinterp.data.synthetic import generate
 from advinterp.explainers.lime_image import FastLimeImage, lime_classifier_fn, quickshift_segmenter
 from advinterp.models.classifier import build_classifier

@@ -26,7 +26,8 @@ from advinterp.attacks.attack_to_explain import (
     visualise_perturbation,
     with_patch,
 )
-from advinterp.config import A2EExplainConfig, A2ESecondModelConfig, load_section
+from advinterp.config.a2e import A2EExplainConfig, A2ESecondModelConfig
+from advinterp.config.core import load
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.batches import SplitBatches
 from advinterp.data.dataset import TEST, TRAIN
@@ -90,7 +91,7 @@ def train_second(
         lambda: data.ordered(data.monitor),
         epochs=cfg.epochs,
         steps_per_epoch=data.steps_per_epoch,
-        optimizer=make_optimizer(model, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay),
+        optimizer=make_optimizer(model, **cfg.optimizer.model_dump()),
         device=device,
         generator=torch.Generator().manual_seed(seed),
         augment=cfg.augment,
@@ -132,7 +133,7 @@ def save_figure(fig, path: Path) -> None:
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(A2EExplainConfig, "a2e_explain", args.params)
+    cfg = load(A2EExplainConfig, args.params)
     device = resolve_device(base.device)
     group = open_dataset(args.dataset)
     index = read_index(group)
@@ -393,9 +394,11 @@ def main(args: argparse.Namespace) -> None:
         seed=base.seed,
         test_accuracy=second_acc,
     )
-    save_figure(_perturbation_figure(cfg, index, images, plan, runs, results, cfg.dpi), args.figure)
     save_figure(
-        _region_figure(runs, results, seed_images, ref, region_target, index, cfg.dpi),
+        _perturbation_figure(cfg, index, images, plan, runs, results, cfg.figure.dpi), args.figure
+    )
+    save_figure(
+        _region_figure(runs, results, seed_images, ref, region_target, index, cfg.figure.dpi),
         args.figure_regions,
     )
     write_json(args.metrics, metrics)

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from advinterp.attacks.attack_to_explain import A2EParams, Penalty
-from advinterp.config import A2EAttackParams, A2ERobustConfig, load_section
+from advinterp.config.a2e import A2EAttackParams, A2ERobustConfig
+from advinterp.config.core import load
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.dataset import TEST, TRAIN
 from advinterp.errors import CheckpointError, ParamError
@@ -119,7 +120,7 @@ def _mean(records: list[dict], prefix: str) -> dict[str, float]:
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(A2ERobustConfig, "a2e_robust", args.params)
+    cfg = load(A2ERobustConfig, args.params)
     device = resolve_device(base.device)
     group = open_dataset(args.dataset)
     index = read_index(group)
@@ -302,7 +303,7 @@ def main(args: argparse.Namespace) -> None:
         col_labels=["Gaussian seed", "attack to explain", "PGD (Santurkar)"],
         captions=[[cap(r, m) for m in ("seed", "a2e", "pgd")] for r in gen_rec],
         title=f"Generation, robust model, η={gp.eta:g} (Fig. 6); caption: standard model's p(target)",
-        dpi=cfg.dpi,
+        dpi=cfg.figure.dpi,
     )
     save_figure(fig, args.figure_generation)
     fig = image_grid(
@@ -317,7 +318,7 @@ def main(args: argparse.Namespace) -> None:
             for r in inp_rec
         ],
         title=f"Inpainting, Eq. 4, β={ic.beta:g}, η={ip.eta:g} (Fig. 7); caption: masked-region MSE",
-        dpi=cfg.dpi,
+        dpi=cfg.figure.dpi,
     )
     save_figure(fig, args.figure_inpainting)
     fig = image_grid(
@@ -331,7 +332,7 @@ def main(args: argparse.Namespace) -> None:
         ],
         captions=[[""] + [cap(r, m) for m in ("sketch", "a2e", "pgd")] for r in sk_rec],
         title=f"Sketch manipulation, η={sp.eta:g} (Fig. 8); caption: standard model's p(target)",
-        dpi=cfg.dpi,
+        dpi=cfg.figure.dpi,
     )
     save_figure(fig, args.figure_sketch)
     write_json(args.metrics, metrics)

@@ -23,7 +23,8 @@ from advinterp.analysis.accuracy_curves import (
     figure4_curves,
     plot_figure4,
 )
-from advinterp.config import AccuracyConfig, load_section
+from advinterp.config.attributes import AccuracyConfig
+from advinterp.config.core import load
 from advinterp.data.adversarial import MODES, STANDARD, ChainLayout, eps_key, finite
 from advinterp.errors import StoreError
 from advinterp.store import atomic_output, open_store, write_json
@@ -70,7 +71,7 @@ def headline(table: pd.DataFrame, curves: dict[str, pd.DataFrame]) -> dict:
 
 def main(args: argparse.Namespace) -> None:
     setup_base(args.params)
-    cfg = load_section(AccuracyConfig, "accuracy", args.params)
+    cfg = load(AccuracyConfig, args.params)
     feats = open_store(args.features, {"labels": 1})
     sje = open_store(args.sje, {"labels": 1})
     layout = ChainLayout.from_attrs(feats.attrs, str(args.features))
@@ -119,7 +120,7 @@ def main(args: argparse.Namespace) -> None:
         tmp.mkdir()
         for mode, c in curves.items():
             c.to_csv(tmp / f"curves_{mode}.csv", index=False)
-    fig = plot_figure4(curves, dpi=cfg.dpi)
+    fig = plot_figure4(curves, dpi=cfg.figure.dpi)
     try:
         with atomic_output(args.figure) as tmp:
             fig.savefig(tmp, format="png")

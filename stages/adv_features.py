@@ -5,7 +5,7 @@ Clean images (all dataset rows) through every model, and the adversarial images 
 x (AT) and x̂ (AT) (Gulshad et al. Sec. 4, Fig. 3-4). Reuses the ``features`` stage's
 shard computation, one nested group per (model, image set), shard by shard
 (``base.chunk_size`` images) in this process or fanned out on Dask (``scale`` params, see
-:mod:`stages.shards`; one cluster serves every group); a killed run resumes from the
+:mod:`advinterp.shards`; one cluster serves every group); a killed run resumes from the
 shards it completed.
 
 Store layout (``--out``, zarr v3; also in docs/artifacts.md)::
@@ -24,7 +24,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from advinterp.config import FeaturesConfig, ScaleConfig, load_section
+from advinterp.config.classifier import FeaturesConfig
+from advinterp.config.core import ScaleConfig, load
 from advinterp.data.adversarial import STANDARD, ChainLayout, model_key
 from advinterp.data.artifact import open_dataset
 from advinterp.errors import StoreError
@@ -33,7 +34,7 @@ from advinterp.runtime import resolve_device
 from advinterp.store import open_store, resumable_output, write_array
 from stages.cli import parser, run, setup_base
 from stages.features import feature_arrays, features_shard_setup
-from stages.shards import ShardJob, dask_session, run_shards, stage_fingerprint
+from advinterp.shards import ShardJob, dask_session, run_shards, stage_fingerprint
 
 log = logging.getLogger("advinterp.stages.adv_features")
 
@@ -54,8 +55,8 @@ def checkpoint_of(key: str, standard: Path, robust_dir: Path) -> Path:
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(FeaturesConfig, "features", args.params)
-    scale = load_section(ScaleConfig, "scale", args.params)
+    cfg = load(FeaturesConfig, args.params)
+    scale = load(ScaleConfig, args.params)
     device = resolve_device(base.device)
     clean = open_dataset(args.dataset)["images"]
     attack = open_store(args.attack, {"rows": 1, "labels": 1, "targets": 1})

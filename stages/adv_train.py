@@ -18,7 +18,8 @@ import pandas as pd
 import torch
 
 from advinterp.attacks.pgd import pgd
-from advinterp.config import AdvTrainConfig, load_section
+from advinterp.config.attributes import AdvTrainConfig
+from advinterp.config.core import load
 from advinterp.data.adversarial import model_key
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.batches import SplitBatches, iter_batches
@@ -68,7 +69,7 @@ def robust_accuracy(
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(AdvTrainConfig, "adv_train", args.params)
+    cfg = load(AdvTrainConfig, args.params)
     device = resolve_device(base.device)
     group = open_dataset(args.dataset)
     index = read_index(group)
@@ -99,9 +100,7 @@ def main(args: argparse.Namespace) -> None:
                 lambda: data.ordered(data.monitor),
                 epochs=cfg.epochs,
                 steps_per_epoch=data.steps_per_epoch,
-                optimizer=make_optimizer(
-                    model, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay
-                ),
+                optimizer=make_optimizer(model, **cfg.optimizer.model_dump()),
                 device=device,
                 generator=generator,
                 augment=cfg.augment,

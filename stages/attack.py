@@ -5,7 +5,7 @@ against the standard classifier and against every adversarially trained model (t
 paper's "x̂ (AT)" examples), for every eps of ``attack.eps``. Targeted attacks are the
 paper's "average case": one random target class != the true class per image, seeded,
 shared by every model and eps. Work is streamed one output shard at a time, in this
-process or fanned out on Dask (``scale`` params, :mod:`stages.shards`); a killed run
+process or fanned out on Dask (``scale`` params, :mod:`advinterp.shards`); a killed run
 resumes from the shards it completed.
 
 Store layout (``--out``, zarr v3; also in docs/artifacts.md)::
@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 from advinterp.attacks.ifgsm import default_step_size, ifgsm
-from advinterp.config import AttackConfig, ScaleConfig, load_section
+from advinterp.config.attributes import AttackConfig
+from advinterp.config.core import ScaleConfig, load
 from advinterp.data.adversarial import MODES, ChainLayout, ModelEntry, eps_key, model_key
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.batches import iter_batches
@@ -53,7 +54,7 @@ from advinterp.store import (
     write_json,
 )
 from stages.cli import parser, run, setup_base
-from stages.shards import Compute, ShardJob, dask_session, run_shards, stage_fingerprint
+from advinterp.shards import Compute, ShardJob, dask_session, run_shards, stage_fingerprint
 
 log = logging.getLogger("advinterp.stages.attack")
 
@@ -138,7 +139,7 @@ def attack_shard_setup(
     batch_size: int,
     device: str,
 ) -> Compute:
-    """Shard setup for :func:`stages.shards.run_shards`: ``compute(slice)`` of one model."""
+    """Shard setup for :func:`advinterp.shards.run_shards`: ``compute(slice)`` of one model."""
     dev = torch.device(device)
     model = load_classifier(checkpoint, dev, num_classes=num_classes)
     images = open_dataset(Path(dataset))["images"]
@@ -179,8 +180,8 @@ def attack_shard_setup(
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(AttackConfig, "attack", args.params)
-    scale = load_section(ScaleConfig, "scale", args.params)
+    cfg = load(AttackConfig, args.params)
+    scale = load(ScaleConfig, args.params)
     device = resolve_device(base.device)
     dataset = open_dataset(args.dataset)
     index = read_index(dataset)

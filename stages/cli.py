@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from advinterp.config import DEFAULT_PARAMS, BaseConfig, load_section
+from advinterp.config.core import BaseConfig, DEFAULT_PARAMS, load
 from advinterp.errors import AdvinterpError
 from advinterp.runtime import configure_threads, seed_everything
 
@@ -28,7 +28,7 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 def setup_base(params: Path) -> BaseConfig:
     """Load ``base``, seed every RNG and set torch's thread count."""
-    base = load_section(BaseConfig, "base", params)
+    base = load(BaseConfig, params)
     seed_everything(base.seed)
     configure_threads(base.num_threads)
     return base

@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
-from advinterp.config import DatasetConfig, load_section
+from advinterp.config.core import SHARED
+from advinterp.config.dataset import DatasetConfig
 from advinterp.data.artifact import write_dataset
 from advinterp.data.sources import open_source
 from advinterp.store import atomic_output
-from stages.cli import parser, run, setup_base
+from stages.stage import Stage, StageIO, out, run
 
 log = logging.getLogger("advinterp.stages.dataset")
 
+STAGE = Stage(
+    name="dataset",
+    method=SHARED,
+    desc="Materialise the configured dataset (embedded synthetic, CUB, AwA2 or LAD) as one "
+    "zarr store of images, labels, splits, attributes and part boxes.",
+    outputs={"out": out("data/dataset.zarr")},
+    configs=(DatasetConfig,),
+    base=("seed", "chunk_size"),
+)
 
-def build() -> argparse.ArgumentParser:
-    p = parser(__doc__)
-    p.add_argument("--out", type=Path, required=True, help="dataset zarr store to write")
-    return p
 
-
-def main(args: argparse.Namespace) -> None:
-    base = setup_base(args.params)
-    cfg = load_section(DatasetConfig, "dataset", args.params)
-    index, images = open_source(cfg, base.seed)
+def main(io: StageIO) -> None:
+    cfg = io.config(DatasetConfig)
+    index, images = open_source(cfg, io.base.seed)
     log.info(
         "%s: %d images, %d classes, %d attributes, image size %d",
         index.name,
@@ -33,10 +35,10 @@ def main(args: argparse.Namespace) -> None:
         len(index.attribute_names),
         cfg.image_size,
     )
-    provenance = {"dataset": cfg.model_dump(mode="json"), "seed": base.seed}
-    with atomic_output(args.out) as tmp:
-        write_dataset(tmp, index, images, base.chunk_size, provenance)
+    provenance = {"dataset": cfg.model_dump(mode="json"), "seed": io.base.seed}
+    with atomic_output(io.out) as tmp:
+        write_dataset(tmp, index, images, io.base.chunk_size, provenance)
 
 
 if __name__ == "__main__":
-    run(main, build)
+    run(STAGE, main)

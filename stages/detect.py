@@ -7,7 +7,7 @@ not aimed at the detector; its AP/recall on each image set against the ground-tr
 part boxes shows how much of the attack transfers to it.
 
 The detector runs shard by shard (the attack store's shards), in this process or fanned
-out on Dask (``scale`` params, see :mod:`stages.shards`; one cluster serves every set); a
+out on Dask (``scale`` params, see :mod:`advinterp.shards`; one cluster serves every set); a
 killed run resumes from the shards it completed. Workers write each image's boxes padded
 to the detector's ``detections_per_img`` cap, a per-image layout whose shards line up
 with the images', into a scratch store beside the output; once a set is complete it is
@@ -35,7 +35,8 @@ import numpy as np
 import torch
 import zarr
 
-from advinterp.config import DetectConfig, ScaleConfig, load_section
+from advinterp.config.attributes import DetectConfig
+from advinterp.config.core import ScaleConfig, load
 from advinterp.data.adversarial import MODES, STANDARD, ChainLayout, eps_key
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.batches import iter_batches
@@ -54,7 +55,7 @@ from advinterp.store import (
     write_json,
 )
 from stages.cli import parser, run, setup_base
-from stages.shards import Compute, ShardJob, dask_session, run_shards, stage_fingerprint
+from advinterp.shards import Compute, ShardJob, dask_session, run_shards, stage_fingerprint
 
 log = logging.getLogger("advinterp.stages.detect")
 
@@ -137,7 +138,7 @@ def detect_shard_setup(
     batch_size: int,
     device: str,
 ) -> Compute:
-    """Shard setup for :func:`stages.shards.run_shards`: padded detections of a shard.
+    """Shard setup for :func:`advinterp.shards.run_shards`: padded detections of a shard.
 
     Args:
         store, array: the images; sample ``i`` of the set is ``array[rows[i]]``, or
@@ -161,8 +162,8 @@ def detect_shard_setup(
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(DetectConfig, "detect", args.params)
-    scale = load_section(ScaleConfig, "scale", args.params)
+    cfg = load(DetectConfig, args.params)
+    scale = load(ScaleConfig, args.params)
     device = resolve_device(base.device)
     dataset = open_dataset(args.dataset)
     index = read_index(dataset)

@@ -26,7 +26,8 @@ from advinterp.analysis.distances import (
     robust_vs_standard,
     wrong_vs_correct,
 )
-from advinterp.config import DistancesConfig, load_section
+from advinterp.config.attributes import DistancesConfig
+from advinterp.config.core import load
 from advinterp.data.adversarial import MODES, STANDARD, ChainLayout, eps_key, finite
 from advinterp.errors import ParamError, StoreError
 from advinterp.grounding.cases import fooled, pick_at_model, recovered
@@ -82,7 +83,7 @@ def panels(
 
 def main(args: argparse.Namespace) -> None:
     setup_base(args.params)
-    cfg = load_section(DistancesConfig, "distances", args.params)
+    cfg = load(DistancesConfig, args.params)
     attack = open_store(args.attack, {"rows": 1, "labels": 1})
     sje = open_store(args.sje, {"class_embeddings": 2, "rows": 1})
     layout = ChainLayout.from_attrs(sje.attrs, str(args.sje))
@@ -162,7 +163,7 @@ def main(args: argparse.Namespace) -> None:
     }
     for mode, fig in figures.items():
         with atomic_output(args.figures / f"figure5_{mode}.png") as tmp:
-            fig.savefig(tmp, format="png", dpi=cfg.dpi)
+            fig.savefig(tmp, format="png", dpi=cfg.figure.dpi)
     with atomic_output(args.table) as tmp:
         pd.DataFrame(table, columns=["mode", "panel", "row", "d1", "d2"]).to_csv(tmp, index=False)
     edges, counts = histograms(all_pairs, cfg.bins)  # one set of bins for every panel

@@ -5,7 +5,7 @@ Explains, for the class the model predicts, three image sets side by side:
 ``ifgsm`` (full-image IFGSM examples of the ``attack`` stage, when given) and
 ``clean`` (the clean images behind both). Each set's images are stored first, then
 explained shard by shard (``base.chunk_size`` images) in this process or fanned out on
-Dask (``scale`` params, see :mod:`stages.shards`; one cluster serves every set); a killed
+Dask (``scale`` params, see :mod:`advinterp.shards`; one cluster serves every set); a killed
 run resumes from the shards it completed. LIME and the random baseline are seeded per
 example, so the result does not depend on where a shard runs.
 """
@@ -22,7 +22,8 @@ import numpy as np
 import torch
 import zarr
 
-from advinterp.config import ExplainConfig, ScaleConfig, load_section
+from advinterp.config.core import ScaleConfig, load
+from advinterp.config.localized import ExplainConfig
 from advinterp.data.artifact import open_dataset
 from advinterp.errors import ParamError, StoreError
 from advinterp.explainers.lime_image import felzenszwalb_segmenter, quickshift_segmenter
@@ -31,7 +32,7 @@ from advinterp.models.checkpoint import load_classifier
 from advinterp.runtime import resolve_device
 from advinterp.store import create_array, open_store, resumable_output, write_array
 from stages.cli import parser, run, setup_base
-from stages.shards import Compute, ShardJob, dask_session, run_shards, stage_fingerprint
+from advinterp.shards import Compute, ShardJob, dask_session, run_shards, stage_fingerprint
 
 log = logging.getLogger("advinterp.stages.explain")
 SET_CODES = {"localized": 0, "clean": 1, "ifgsm": 2}
@@ -152,7 +153,7 @@ def explanation_arrays(
 def explain_shard_setup(
     store: str, name: str, model: str, explain: dict[str, Any], seed: int, device: str
 ) -> Compute:
-    """Shard setup for :func:`stages.shards.run_shards`: explain ``<name>/images[slice]``.
+    """Shard setup for :func:`advinterp.shards.run_shards`: explain ``<name>/images[slice]``.
 
     Args:
         store: the output being built, whose ``<name>/images`` are already written.
@@ -202,8 +203,8 @@ def write_set(parent: zarr.Group, name: str, arrays: dict[str, Any], chunk: int)
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(ExplainConfig, "explain", args.params)
-    scale = load_section(ScaleConfig, "scale", args.params)
+    cfg = load(ExplainConfig, args.params)
+    scale = load(ScaleConfig, args.params)
     device = resolve_device(base.device)
     dataset = open_dataset(args.dataset)
     load_classifier(args.model, device)  # a clear error here, not in a worker

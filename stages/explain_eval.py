@@ -33,7 +33,8 @@ from advinterp.analysis.localization_figures import (
     examples_figure,
     side_by_side_figure,
 )
-from advinterp.config import ExplainEvalConfig, load_section
+from advinterp.config.core import load
+from advinterp.config.localized import ExplainEvalConfig
 from advinterp.errors import ParamError, StoreError
 from advinterp.explainers.random_baseline import expected_hamming, expected_jaccard
 from advinterp.store import atomic_output, open_store, write_json
@@ -126,7 +127,7 @@ def normalise(m: np.ndarray) -> np.ndarray:
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(ExplainEvalConfig, "explain_eval", args.params)
+    cfg = load(ExplainEvalConfig, args.params)
     root = open_store(args.explanations)
     sets = list(root.attrs.get("sets", []))
     if "localized" not in sets or "clean" not in sets:
@@ -291,7 +292,7 @@ def main(args: argparse.Namespace) -> None:
         scores,
     )
     with atomic_output(args.figure_examples) as tmp:
-        fig.savefig(tmp, dpi=cfg.dpi, format="png")
+        fig.savefig(tmp, dpi=cfg.figure.dpi, format="png")
     plt.close(fig)
 
     fig = curves_figure(
@@ -306,7 +307,7 @@ def main(args: argparse.Namespace) -> None:
         ),
     )
     with atomic_output(args.figure_curves) as tmp:
-        fig.savefig(tmp, dpi=cfg.dpi, format="png")
+        fig.savefig(tmp, dpi=cfg.figure.dpi, format="png")
     plt.close(fig)
 
     # Side by side: clean | full-image IFGSM | localized, for shared source images first.
@@ -343,7 +344,7 @@ def main(args: argparse.Namespace) -> None:
         titles_fig.append(f"row {clean['rows'][c]}")
     fig = side_by_side_figure(rows_fig, titles_fig)
     with atomic_output(args.figure_sets) as tmp:
-        fig.savefig(tmp, dpi=cfg.dpi, format="png")
+        fig.savefig(tmp, dpi=cfg.figure.dpi, format="png")
     plt.close(fig)
 
 

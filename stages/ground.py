@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advinterp.config import GroundConfig, load_section
+from advinterp.config.attributes import GroundConfig
+from advinterp.config.core import load
 from advinterp.data.adversarial import STANDARD, finite
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.detection.artifact import read_detections
@@ -73,7 +74,7 @@ def _need(group, path: str, origin: Path) -> np.ndarray:
 
 def main(args: argparse.Namespace) -> None:
     setup_base(args.params)
-    cfg = load_section(GroundConfig, "ground", args.params)
+    cfg = load(GroundConfig, args.params)
     dataset = open_dataset(args.dataset)
     index = read_index(dataset)
     if cfg.top_k > len(index.attribute_names):
@@ -213,7 +214,7 @@ def main(args: argparse.Namespace) -> None:
         figures[name] = fig
     for name, fig in figures.items():
         with atomic_output(args.figures / f"figure6_{name}.png") as tmp:
-            fig.savefig(tmp, format="png", dpi=cfg.dpi)
+            fig.savefig(tmp, format="png", dpi=cfg.figure.dpi)
     with atomic_output(args.table) as tmp:
         cols = [
             "case",

@@ -21,7 +21,8 @@ import torch
 from advinterp.analysis.interpretgan_figures import ExplanationRow, explanation_rows_figure
 from advinterp.analysis.robustness import attack_batches, predictions
 from advinterp.attacks.pgd import pgd
-from advinterp.config import IganExplainConfig, load_section
+from advinterp.config.core import load
+from advinterp.config.igan import IganExplainConfig
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.batches import iter_batches
 from advinterp.data.dataset import TEST
@@ -122,7 +123,7 @@ def rows_of(x: np.ndarray, y: np.ndarray, out: dict[str, np.ndarray]) -> list[Ex
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(IganExplainConfig, "igan_explain", args.params)
+    cfg = load(IganExplainConfig, args.params)
     device = resolve_device(base.device)
     group = open_dataset(args.dataset)
     index = read_index(group)
@@ -180,7 +181,7 @@ def main(args: argparse.Namespace) -> None:
             rows_of(x_np, y, out),
             layers,
             f"InterpretGAN, {kind} model: natural and PGD-{cfg.steps} (eps {cfg.eps}) rows",
-            dpi=cfg.dpi,
+            dpi=cfg.figure.dpi,
         )
         with atomic_output(args.figures / f"{kind}.png") as tmp:
             fig.savefig(tmp, format="png")

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from advinterp.config import IganTrainConfig, load_section
+from advinterp.config.core import load
+from advinterp.config.igan import IganTrainConfig
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.batches import iter_batches, iter_shuffled_batches
 from advinterp.data.dataset import TEST, TRAIN, VAL
@@ -88,9 +89,9 @@ def train_classifier(
         std=std,
         epochs=c.epochs,
         batch_size=c.batch_size,
-        lr=c.lr,
-        momentum=c.momentum,
-        weight_decay=c.weight_decay,
+        lr=c.optimizer.lr,
+        momentum=c.optimizer.momentum,
+        weight_decay=c.optimizer.weight_decay,
         augment=c.augment,
         chunk_size=sample_chunk_size(images),
         seed=seed,
@@ -164,7 +165,7 @@ def train_gans(
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(IganTrainConfig, "igan_train", args.params)
+    cfg = load(IganTrainConfig, args.params)
     device = resolve_device(base.device)
     group = open_dataset(args.dataset)
     index = read_index(group)

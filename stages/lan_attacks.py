@@ -17,7 +17,8 @@ import pandas as pd
 import torch
 
 from advinterp.attacks.suite import ATTACKS, craft, perturbation_norms, predict
-from advinterp.config import LanAttacksConfig, load_section
+from advinterp.config.core import load
+from advinterp.config.lan import LanAttacksConfig
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.batches import SplitBatches
 from advinterp.data.dataset import TEST, stratified_subset
@@ -61,7 +62,7 @@ def train_source(
         lambda: data.ordered(data.monitor),
         epochs=t.epochs,
         steps_per_epoch=data.steps_per_epoch,
-        optimizer=make_optimizer(model, t.optimizer, t.lr, t.momentum, t.weight_decay),
+        optimizer=make_optimizer(model, **t.optimizer.model_dump()),
         device=device,
         generator=torch.Generator().manual_seed(base_seed + 1),
     )
@@ -70,7 +71,7 @@ def train_source(
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(LanAttacksConfig, "lan_attacks", args.params)
+    cfg = load(LanAttacksConfig, args.params)
     if cfg.transfer.arch not in available_archs():
         raise ParamError(
             f"lan_attacks.transfer.arch: unknown model '{cfg.transfer.arch}'; use a torchvision "

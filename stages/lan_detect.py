@@ -21,7 +21,8 @@ from advinterp.analysis.detection import (
     detection_score,
     roc,
 )
-from advinterp.config import LanDetectConfig, load_section
+from advinterp.config.core import load
+from advinterp.config.lan import LanDetectConfig
 from advinterp.data.adversarial import STANDARD, ChainLayout
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.dataset import TEST
@@ -62,7 +63,7 @@ def _load(path: Path, from_state, device):
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(LanDetectConfig, "lan_detect", args.params)
+    cfg = load(LanDetectConfig, args.params)
     device = resolve_device(base.device)
     group = open_dataset(args.dataset)
     index = read_index(group)
@@ -216,7 +217,7 @@ def main(args: argparse.Namespace) -> None:
         # The chain's eps grid is long: the paper's three budgets keep the plot readable.
         keys = {f"ifgsm/untargeted/eps_{e}" for e in ("0.01", "0.06", "0.12")}
         shown.update({k: v for k, v in curves.items() if k in keys})
-        roc_figure(shown, dpi=cfg.dpi).savefig(tmp, format="png")
+        roc_figure(shown, dpi=cfg.figure.dpi).savefig(tmp, format="png")
 
     # Figure 3 analogue: benign test images fooled by the most direct attacks (all three
     # when possible), with their adversarial versions; image titles give f1's class, mask
@@ -246,7 +247,7 @@ def main(args: argparse.Namespace) -> None:
                 )
         examples.append(ex)
     with atomic_output(args.figure) as tmp:
-        invariance_figure(examples, dpi=cfg.dpi).savefig(tmp, format="png")
+        invariance_figure(examples, dpi=cfg.figure.dpi).savefig(tmp, format="png")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from advinterp.config import LanTrainConfig, load_section
+from advinterp.config.core import load
+from advinterp.config.lan import LanTrainConfig
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.batches import iter_batches, iter_shuffled_batches
 from advinterp.data.dataset import TEST, TRAIN
@@ -59,7 +60,7 @@ def build() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(LanTrainConfig, "lan_train", args.params)
+    cfg = load(LanTrainConfig, args.params)
     device = resolve_device(base.device)
     group = open_dataset(args.dataset)
     index = read_index(group)
@@ -165,7 +166,7 @@ def main(args: argparse.Namespace) -> None:
         test_images[picks],
         test_masks[picks],
         [index.class_names[int(labels[i])] for i in picks],
-        dpi=cfg.dpi,
+        dpi=cfg.figure.dpi,
     )
     with atomic_output(args.figure) as tmp:
         fig.savefig(tmp, format="png")

@@ -24,7 +24,8 @@ from advinterp.attacks.localized import (
     localized_bim,
     segment_regions,
 )
-from advinterp.config import LocalizedAttackConfig, load_section
+from advinterp.config.core import load
+from advinterp.config.localized import LocalizedAttackConfig
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.batches import iter_batches
 from advinterp.data.dataset import TEST
@@ -82,7 +83,7 @@ def predict(model, images, rows: np.ndarray, batch: int, device: torch.device) -
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(LocalizedAttackConfig, "localized_attack", args.params)
+    cfg = load(LocalizedAttackConfig, args.params)
     device = resolve_device(base.device)
     group = open_dataset(args.dataset)
     index = read_index(group)

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from advinterp.config import MaskClassifierConfig, load_section
+from advinterp.config.core import load
+from advinterp.config.lan import MaskClassifierConfig
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.batches import SplitBatches
 from advinterp.data.dataset import TEST, VAL
@@ -37,7 +38,7 @@ def build() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(MaskClassifierConfig, "mask_classifier", args.params)
+    cfg = load(MaskClassifierConfig, args.params)
     device = resolve_device(base.device)
     index = read_index(open_dataset(args.dataset))
     masks = open_store(args.masks, {"masks": 4})["masks"]
@@ -49,7 +50,7 @@ def main(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(base.seed)
 
     model = MaskClassifier(len(index.class_names), masks.shape[1], cfg.dropout).to(device)
-    optimizer = make_optimizer(model, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
+    optimizer = make_optimizer(model, **cfg.optimizer.model_dump())
     history = fit(
         model,  # type: ignore[arg-type]  # fit only calls model(x), train() and eval()
         lambda epoch: data.shuffled(rng, SHUFFLE_BUFFER),

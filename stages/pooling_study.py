@@ -25,7 +25,8 @@ from advinterp.attacks.fgsm import fgsm
 from advinterp.attacks.ifgsm import default_step_size
 from advinterp.attacks.mifgsm import mifgsm
 from advinterp.attacks.pgd import pgd
-from advinterp.config import IganTrainConfig, PoolingStudyConfig, load_section
+from advinterp.config.core import load
+from advinterp.config.igan import IganTrainConfig, PoolingStudyConfig
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.batches import iter_batches
 from advinterp.data.dataset import TEST, split_rows
@@ -56,8 +57,8 @@ def build() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(PoolingStudyConfig, "pooling_study", args.params)
-    recipe = load_section(IganTrainConfig, "igan_train", args.params)
+    cfg = load(PoolingStudyConfig, args.params)
+    recipe = load(IganTrainConfig, args.params)
     device = resolve_device(base.device)
     group = open_dataset(args.dataset)
     index = read_index(group)

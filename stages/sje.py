@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from advinterp.config import SjeConfig, load_section
+from advinterp.config.attributes import SjeConfig
+from advinterp.config.core import load
 from advinterp.data.adversarial import ChainLayout, finite
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.dataset import TEST, TRAIN, VAL
@@ -58,7 +59,7 @@ def build() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(SjeConfig, "sje", args.params)
+    cfg = load(SjeConfig, args.params)
     index = read_index(open_dataset(args.dataset))
     feats = open_store(args.features, {"rows": 1, "labels": 1, "targets": 1})
     layout = ChainLayout.from_attrs(feats.attrs, str(args.features))

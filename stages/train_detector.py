@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from advinterp.config import TrainDetectorConfig, load_section
+from advinterp.config.attributes import TrainDetectorConfig
+from advinterp.config.core import load
 from advinterp.data.artifact import open_dataset, read_index
 from advinterp.data.batches import iter_batches, iter_shuffled_batches
 from advinterp.data.dataset import TEST, TRAIN, stratified_subset
@@ -57,7 +58,7 @@ def build() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> None:
     base = setup_base(args.params)
-    cfg = load_section(TrainDetectorConfig, "train_detector", args.params)
+    cfg = load(TrainDetectorConfig, args.params)
     device = resolve_device(base.device)
     group = open_dataset(args.dataset)
     index = read_index(group)

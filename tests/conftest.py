@@ -45,11 +45,11 @@ TINY_PARAMS = {
         "ifgsm_eps": 0.06,
         "batch_size": 8,
     },
-    "explain_eval": {"max_superpixels": 5, "figure_examples": 2, "dpi": 40},
+    "explain_eval": {"max_superpixels": 5, "figure_examples": 2, "figure": {"dpi": 40}},
     "train_detector": {"epochs": 1, "batch_size": 8, "eval_images": 8},
     "detect": {"eps": 0.06, "batch_size": 8},
-    "ground": {"examples": 2, "dpi": 40},
-    "distances": {"eps": 0.06, "bins": 5, "dpi": 40},
+    "ground": {"examples": 2, "figure": {"dpi": 40}},
+    "distances": {"eps": 0.06, "bins": 5, "figure": {"dpi": 40}},
     "attack": {"eps": [0.01, 0.06, 0.12], "steps": 2, "max_images": 8, "batch_size": 8},
     "adv_train": {
         "eps": [0.06],
@@ -60,8 +60,8 @@ TINY_PARAMS = {
         "eval_images": 8,
     },
     "sje": {"epochs": 5, "patience": 3, "batch_size": 16},
-    "accuracy": {"dpi": 40},
-    "lan_train": {"epochs": 1, "batch_size": 16, "figure_classes": 4, "dpi": 40},
+    "accuracy": {"figure": {"dpi": 40}},
+    "lan_train": {"epochs": 1, "batch_size": 16, "figure_classes": 4, "figure": {"dpi": 40}},
     "mask_classifier": {"epochs": 2, "batch_size": 16},
     "lan_attacks": {
         "max_images": 4,
@@ -71,7 +71,7 @@ TINY_PARAMS = {
         "cw": {"steps": 5},
         "transfer": {"arch": "tiny_resnet", "epochs": 1, "batch_size": 16},
     },
-    "lan_detect": {"batch_size": 16, "figure_examples": 1, "dpi": 40},
+    "lan_detect": {"batch_size": 16, "figure_examples": 1, "figure": {"dpi": 40}},
     "a2e_explain": {
         "targets": [1],
         "seeds_per_target": 2,
@@ -86,7 +86,7 @@ TINY_PARAMS = {
         },
         "second": {"epochs": 1, "batch_size": 16},
         "region": {"positions": [[0.2, 0.2]]},
-        "dpi": 40,
+        "figure": {"dpi": 40},
     },
     "a2e_robust": {
         "targets": [1],
@@ -98,7 +98,7 @@ TINY_PARAMS = {
             "n_segments": 6,
             "attack": {"max_iterations": 2, "refine_every": 1, "refine_until": 3},
         },
-        "dpi": 40,
+        "figure": {"dpi": 40},
     },
     "igan_train": {
         "classifier": {"widths": [4, 6], "fc_width": 16, "input_size": 16, "epochs": 1,
@@ -107,8 +107,8 @@ TINY_PARAMS = {
         "gan": {"code_dim": 8, "compress_width": 4, "gen_width": 4, "disc_width": 4,
                 "gen_size": 16, "epochs": 1, "batch_size": 16},
     },
-    "igan_explain": {"examples": 2, "steps": 2, "ig_steps": 4, "dpi": 40},
-    "igan_vulnerability": {"steps": 2, "max_images": 8, "dpi": 40},
+    "igan_explain": {"examples": 2, "steps": 2, "ig_steps": 4, "figure": {"dpi": 40}},
+    "igan_vulnerability": {"steps": 2, "max_images": 8, "figure": {"dpi": 40}},
     "pooling_study": {"pgd_steps": [1, 2], "mpgd_steps": 1, "max_images": 8},
 }
 

@@ -5,34 +5,30 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from advinterp.config import (
-    BaseConfig,
-    DatasetConfig,
-    TrainConfig,
-    load_section,
-    parse_section,
-    read_params,
-)
+from advinterp.config.classifier import TrainConfig
+from advinterp.config.core import BaseConfig, all_sections, load, parse_section, read_params
+from advinterp.config.dataset import DatasetConfig
 from advinterp.errors import ParamError
 from tests.conftest import ROOT
 
 
 def test_repository_params_validate():
     params = read_params(ROOT / "params.yaml")
-    assert load_section(BaseConfig, "base", ROOT / "params.yaml").device == "auto"
+    assert load(BaseConfig, ROOT / "params.yaml").device == "auto"
     assert (
-        load_section(DatasetConfig, "dataset", ROOT / "params.yaml").source
+        load(DatasetConfig, ROOT / "params.yaml").source
         == params["dataset"]["source"]
     )
-    assert load_section(TrainConfig, "train", ROOT / "params.yaml").epochs >= 1
+    assert load(TrainConfig, ROOT / "params.yaml").epochs >= 1
 
 
 @pytest.mark.parametrize(
     ("section", "model", "data", "message"),
     [
         ("train", TrainConfig, {"epochs": 0}, r"train\.epochs"),
-        ("train", TrainConfig, {"lr": -1}, r"train\.lr"),
-        ("train", TrainConfig, {"optimizer": "rmsprop"}, r"train\.optimizer"),
+        ("train", TrainConfig, {"optimizer": {"lr": -1}}, r"train\.optimizer\.lr"),
+        ("train", TrainConfig, {"optimizer": {"name": "rmsprop"}}, r"train\.optimizer\.name"),
+        ("train", TrainConfig, {"optimizer": "sgd"}, r"train\.optimizer"),
         ("train", TrainConfig, {"epoch": 3}, r"train\.epoch.*Extra inputs"),
         ("dataset", DatasetConfig, {"source": "imagenet"}, r"dataset\.source"),
         ("dataset", DatasetConfig, {"source": "cub"}, r"needs dataset\.root"),
@@ -42,32 +38,73 @@ def test_repository_params_validate():
 )
 def test_bad_values_raise_param_error_naming_the_key(section, model, data, message):
     with pytest.raises(ParamError, match=message):
-        parse_section(model, section, data, source="params.yaml")
+        parse_section(model, data, source="params.yaml")
 
 
-def test_load_section_names_the_file(tmp_path):
+def test_load_names_the_file(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump({"train": {"batch_size": 0}}))
     with pytest.raises(ParamError, match=r"p\.yaml: train\.batch_size"):
-        load_section(TrainConfig, "train", path)
+        load(TrainConfig, path)
     path.write_text("train: [unclosed")
     with pytest.raises(ParamError, match="not valid YAML"):
-        load_section(TrainConfig, "train", path)
+        load(TrainConfig, path)
     with pytest.raises(ParamError, match="not found"):
-        load_section(TrainConfig, "train", tmp_path / "absent.yaml")
+        load(TrainConfig, tmp_path / "absent.yaml")
 
 
 def test_sections_are_frozen():
-    cfg = parse_section(TrainConfig, "train", {})
+    cfg = parse_section(TrainConfig, {})
     with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen error type varies by version
         cfg.epochs = 3
 
 
 def test_scale_section_defaults_to_local_and_checks_its_values():
-    from advinterp.config import ScaleConfig
+    from advinterp.config.core import ScaleConfig
 
-    default = parse_section(ScaleConfig, "scale", None)
+    default = parse_section(ScaleConfig, None)
     assert (default.executor, default.workers, default.address) == ("local", 2, None)
     for bad, key in (({"executor": "spark"}, "scale.executor"), ({"workers": 0}, "scale.workers")):
         with pytest.raises(ParamError, match=key):
-            parse_section(ScaleConfig, "scale", bad)
+            parse_section(ScaleConfig, bad)
+
+
+def test_a_missing_section_is_an_error_not_defaults(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"base": {"seed": 1}}))
+    with pytest.raises(ParamError, match=r"p\.yaml: section 'train' is missing"):
+        load(TrainConfig, path)
+
+
+def test_every_registered_section_has_valid_defaults_and_rejects_unknown_keys():
+    sections = all_sections()
+    assert len(sections) == 26
+    for name, model in sections.items():
+        assert parse_section(model, {}).section == name
+        with pytest.raises(ParamError, match=rf"{name}\.no_such_key"):
+            parse_section(model, {"no_such_key": 1})
+
+
+def test_a_section_name_cannot_be_registered_twice():
+    from typing import ClassVar
+
+    from advinterp.config.core import Section
+
+    with pytest.raises(TypeError, match="declared twice"):
+
+        class Again(Section):  # noqa: F811 - the point of the test
+            section: ClassVar[str | None] = "train"
+
+
+def test_optimizer_and_figure_groups_are_shared_models():
+    from advinterp.config.core import FigureParams, OptimizerParams
+
+    sections = all_sections()
+    with_optimizer = [n for n, m in sections.items() if "optimizer" in m.model_fields]
+    assert {"train", "adv_train", "mask_classifier"} <= set(with_optimizer)
+    for name in with_optimizer:
+        assert sections[name].model_fields["optimizer"].annotation is OptimizerParams
+    with_figure = [n for n, m in sections.items() if "figure" in m.model_fields]
+    assert len(with_figure) >= 9
+    for name in with_figure:
+        assert sections[name].model_fields["figure"].annotation is FigureParams

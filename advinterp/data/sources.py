@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-from advinterp.config import DatasetConfig
+from advinterp.config.dataset import DatasetConfig
 from advinterp.data.dataset import AttributeIndex, ImageSource, stratified_subset, subset_index
 from advinterp.data.images import FileImages
 from advinterp.errors import DatasetError

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advinterp.config import SyntheticConfig
+from advinterp.config.dataset import SyntheticConfig
 from advinterp.data.dataset import AttributeIndex, PartBoxes, stratified_split
 
 PARTS = ("head", "bill", "wing", "belly", "tail")

@@ -10,12 +10,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from advinterp.data.batches import SplitBatches
+from advinterp.data.dataset import TEST, VAL
 from advinterp.models.classifier import ImageClassifier
 from advinterp.progress import track
 
 log = logging.getLogger(__name__)
 
 Batches = Iterable[tuple[np.ndarray, np.ndarray]]
+SHUFFLE_BUFFER = 8192
+"""Samples held by the streaming shuffle of a training epoch (:func:`iter_shuffled_batches`)."""
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -139,3 +143,54 @@ def fit(
         history.append(record)
     model.eval()
     return history
+
+
+def fit_split(
+    model: torch.nn.Module,
+    data: SplitBatches,
+    *,
+    epochs: int,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    seed: int,
+    augment: bool = True,
+    label_smoothing: float = 0.0,
+    loss_fn: Callable[
+        [ImageClassifier, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]
+    ]
+    | None = None,
+) -> list[dict[str, float]]:
+    """:func:`fit` on ``data``'s train split, watched on its val split (test if val is empty).
+
+    ``seed`` drives both the epoch shuffles (numpy) and the augmentation (torch), so
+    one integer reproduces the run.
+    """
+    rng = np.random.default_rng(seed)
+    return fit(
+        model,  # type: ignore[arg-type]  # fit only calls model(x), train() and eval()
+        lambda epoch: data.shuffled(rng, SHUFFLE_BUFFER),
+        lambda: data.ordered(data.monitor),
+        epochs=epochs,
+        steps_per_epoch=data.steps_per_epoch,
+        optimizer=optimizer,
+        device=device,
+        generator=torch.Generator().manual_seed(seed),
+        augment=augment,
+        label_smoothing=label_smoothing,
+        loss_fn=loss_fn,
+    )
+
+
+def split_metrics(
+    model: torch.nn.Module,
+    data: SplitBatches,
+    history: list[dict[str, float]],
+    device: torch.device,
+) -> dict[str, float | None]:
+    """Final train accuracy (from ``history``), val accuracy (None without a val split), test accuracy."""
+    net: ImageClassifier = model  # type: ignore[assignment]  # accuracy only calls model(x)
+    return {
+        "train_accuracy": history[-1]["train_accuracy"] if history else None,
+        "val_accuracy": accuracy(net, data.ordered(VAL), device) if len(data.rows[VAL]) else None,
+        "test_accuracy": accuracy(net, data.ordered(TEST), device),
+    }

@@ -14,7 +14,7 @@ from advinterp.attacks.localized import (
     localized_bim,
     segment_regions,
 )
-from advinterp.config import SyntheticConfig
+from advinterp.config.dataset import SyntheticConfig
 from advinterp.data.synthetic import generate
 from tests.explainers.models import warmed_tiny_resnet
 

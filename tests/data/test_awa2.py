@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from advinterp.config import DatasetConfig
+from advinterp.config.dataset import DatasetConfig
 from advinterp.data.awa2 import read_index
 from advinterp.data.dataset import TEST, VAL
 from advinterp.data.sources import open_source

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from advinterp.config import DatasetConfig
+from advinterp.config.dataset import DatasetConfig
 from advinterp.data.artifact import open_dataset
 from advinterp.data.artifact import read_index as read_store_index
 from advinterp.data.cub import PART_ATTRIBUTE_GROUPS, PART_BOX_FRACTION, read_index

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from advinterp.config import DatasetConfig
+from advinterp.config.dataset import DatasetConfig
 from advinterp.data.sources import open_source
 from advinterp.data.xlsa import read_xlsa
 from advinterp.errors import DatasetError

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from advinterp.config import SyntheticConfig
+from advinterp.config.dataset import SyntheticConfig
 from advinterp.data.synthetic import (
     GROUP_VALUES,
     GROUPS,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from advinterp.config import SyntheticConfig
+from advinterp.config.dataset import SyntheticConfig
 from advinterp.data.synthetic import generate
 from advinterp.detection.attribute_rcnn import (
     AttributePredictor,

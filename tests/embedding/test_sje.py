@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from advinterp.config import SyntheticConfig
+from advinterp.config.dataset import SyntheticConfig
 from advinterp.data.synthetic import generate
 from advinterp.embedding.sje import (
     class_embeddings,

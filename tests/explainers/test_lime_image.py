@@ -7,7 +7,7 @@ import pytest
 from lime.lime_image import LimeImageExplainer
 from torch import nn
 
-from advinterp.config import SyntheticConfig
+from advinterp.config.dataset import SyntheticConfig
 from advinterp.data.synthetic import generate
 from advinterp.explainers.lime_image import (
     FastLimeImage,

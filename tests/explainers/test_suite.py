@@ -7,7 +7,7 @@ import pytest
 import torch
 from lime.lime_image import LimeImageExplainer
 
-from advinterp.config import SyntheticConfig
+from advinterp.config.dataset import SyntheticConfig
 from advinterp.data.synthetic import generate
 from advinterp.explainers.lime_image import lime_classifier_fn, quickshift_segmenter
 from advinterp.explainers.suite import LimeSettings, explain_images, lime_seed

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from advinterp.config import SyntheticConfig
+from advinterp.config.dataset import SyntheticConfig
 from advinterp.data.adversarial import ChainLayout, ModelEntry
 from advinterp.data.artifact import write_dataset
 from advinterp.data.synthetic import generate

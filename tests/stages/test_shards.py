@@ -1,4 +1,4 @@
-"""stages.shards: Dask fan-out equals the single-process run; killed runs resume.
+"""advinterp.shards: Dask fan-out equals the single-process run; killed runs resume.
 
 The stage runs are real ``python -m stages.<name>`` subprocesses: ``features`` on a tiny
 images store (40 images in 5 shards of 8), ``attack``, ``adv_features``, ``explain`` and
@@ -21,7 +21,7 @@ import torch
 import yaml
 import zarr
 
-from advinterp.config import ScaleConfig
+from advinterp.config.core import ScaleConfig
 from advinterp.data.dataset import TEST
 from advinterp.models.checkpoint import save_classifier
 from advinterp.models.classifier import build_classifier
@@ -32,7 +32,7 @@ from advinterp.store import (
     open_store,
     write_array,
 )
-from stages.shards import DELAY_ENV, ShardJob, run_shards
+from advinterp.shards import DELAY_ENV, ShardJob, run_shards
 from tests.conftest import ROOT, pipeline_env, run
 
 N, SIZE, CHUNK = 40, 32, 8

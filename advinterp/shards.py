@@ -41,11 +41,11 @@ from typing import Any
 import numpy as np
 import zarr
 
-from advinterp.config import ScaleConfig
+from advinterp.config.core import ScaleConfig
 from advinterp.progress import track
 from advinterp.store import ShardMarkers, fill_shards, fingerprint, shard_slices, write_shard
 
-log = logging.getLogger("advinterp.stages.shards")
+log = logging.getLogger(__name__)
 
 Compute = Callable[[slice], Mapping[str, np.ndarray]]
 DELAY_ENV = "ADVINTERP_TEST_SHARD_DELAY"

@@ -1,0 +1,237 @@
+"""One declaration per stage, and the runner every stage entry point shares.
+
+A stage module is a declaration, a ``main`` and one line that runs it::
+
+    STAGE = Stage(
+        name="train",
+        method=CLASSIFIER,
+        desc="Train the classifier f on the train split; clean val/test accuracy.",
+        inputs={"dataset": "data/dataset.zarr"},
+        outputs={
+            "model": out("artifacts/train/model.pt"),
+            "metrics": metrics("artifacts/train/metrics.json"),
+            "history": plot("artifacts/train/history.csv", Curve("Training", "epoch", ["acc"])),
+        },
+        configs=(TrainConfig,),
+    )
+
+
+    def main(io: StageIO) -> None:  # load -> one library call -> write
+        cfg = io.config(TrainConfig)
+        ...
+
+
+    if __name__ == "__main__":
+        run(STAGE, main)
+
+Everything else derives from the declaration: the command line (one ``--flag`` per
+input and output, defaulting to the declared path), ``dvc.yaml`` (``python -m stages
+dvc-yaml``: cmd, deps, params, outs, metrics, plots), the report's sections and the
+tests' stage world. A stage reads only the params sections it declares: ``io.config``
+refuses any other, so dvc.yaml's ``params`` cannot miss one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import torch
+
+from advinterp.config.core import DEFAULT_PARAMS, BaseConfig, Method, Section, load
+from advinterp.errors import AdvinterpError
+from advinterp.runtime import configure_threads, resolve_device, seed_everything
+
+log = logging.getLogger("advinterp.stage")
+
+S = TypeVar("S", bound=Section)
+OutputKind = Literal["out", "metrics", "plot", "figure", "table"]
+BASE_KEYS = ("seed", "device", "num_threads")
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One ``dvc plots`` definition drawn from a CSV output.
+
+    Attributes:
+        title: the plot's title.
+        x: the x column.
+        y: y columns of the CSV, or ``{file in the output directory: column}`` to draw
+            one column of several files (then ``name`` is the plot's id).
+        file: the CSV inside a directory output; ``None`` = the output itself.
+        name: the top-level plot id when ``y`` spans files.
+    """
+
+    title: str
+    x: str
+    y: Sequence[str] | Mapping[str, str]
+    file: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Output:
+    """A path a stage writes, and how DVC treats it."""
+
+    path: str
+    kind: OutputKind
+    curves: tuple[Curve, ...] = ()
+
+    @property
+    def cached(self) -> bool:
+        """Cached outputs live in the DVC cache; the small ones (metrics, tables,
+        curves, figures) are committed to git so they show in reviews."""
+        return self.kind == "out"
+
+
+def out(path: str) -> Output:
+    """A DVC-cached output: a zarr store, a checkpoint, a directory of them."""
+    return Output(path, "out")
+
+
+def metrics(path: str) -> Output:
+    """A JSON of numbers for ``dvc metrics`` (and the report)."""
+    return Output(path, "metrics")
+
+
+def plot(path: str, *curves: Curve) -> Output:
+    """A CSV (or directory of CSVs) that ``dvc plots`` draws as ``curves``."""
+    return Output(path, "plot", tuple(curves))
+
+
+def figure(path: str) -> Output:
+    """A PNG, or a directory of PNGs, shown by ``dvc plots`` and the report."""
+    return Output(path, "figure")
+
+
+def table(path: str) -> Output:
+    """A CSV that is data rather than a curve (committed, not drawn)."""
+    return Output(path, "table")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Everything DVC, the CLI, the report and the tests need to know of one stage.
+
+    Attributes:
+        name: the one word shared by the dvc.yaml key, ``stages/<name>.py``, the params
+            section (when it has one) and the Prefect task.
+        method: the published method the stage serves (groups the report).
+        desc: one or two sentences: what it computes, with the paper's section/equation.
+        inputs: ``--flag`` -> path of a file or directory another stage writes.
+        outputs: ``--flag`` -> what it writes.
+        configs: the params sections it reads (each a DVC param of the stage).
+        base: the ``base`` keys it reads (DVC params too).
+        runtime: sections it reads that change how it runs, never what it computes
+            (``scale``): deliberately not DVC params, so runs that differ only there
+            share the cache.
+        gathers: it reads every other stage's metrics, curves and figures (the report).
+    """
+
+    name: str
+    method: Method
+    desc: str
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    outputs: Mapping[str, Output] = field(default_factory=dict)
+    configs: tuple[type[Section], ...] = ()
+    base: tuple[str, ...] = BASE_KEYS
+    runtime: tuple[type[Section], ...] = ()
+    gathers: bool = False
+
+    def __post_init__(self) -> None:
+        flags = [*self.inputs, *self.outputs]
+        if len(set(flags)) != len(flags):
+            raise ValueError(f"stage {self.name}: a flag names both an input and an output")
+        unknown = set(self.base) - set(BaseConfig.model_fields)
+        if unknown:
+            raise ValueError(f"stage {self.name}: unknown base keys {sorted(unknown)}")
+
+    @property
+    def params(self) -> list[str]:
+        """dvc.yaml ``params``: the declared base keys, then whole sections."""
+        return [f"base.{k}" for k in self.base] + [c.section for c in self.configs if c.section]
+
+    def paths(self) -> dict[str, str]:
+        """Every declared flag -> its path."""
+        return {**self.inputs, **{k: o.path for k, o in self.outputs.items()}}
+
+    def parser(self) -> argparse.ArgumentParser:
+        """The command line: ``--params`` and one ``--flag`` per input and output."""
+        p = argparse.ArgumentParser(prog=f"python -m stages.{self.name}", description=self.desc)
+        p.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="params file")
+        for flag, path in self.paths().items():
+            p.add_argument(
+                f"--{flag.replace('_', '-')}",
+                dest=flag,
+                type=Path,
+                default=Path(path),
+                help=f"default: {path}",
+            )
+        return p
+
+    def argv(self, paths: Mapping[str, str] | None = None) -> list[str]:
+        """Command-line flags for ``paths`` (default: the declared ones), in declared order."""
+        given = paths if paths is not None else self.paths()
+        return [a for flag, p in given.items() for a in (f"--{flag.replace('_', '-')}", str(p))]
+
+
+class StageIO:
+    """What ``main`` receives: the resolved paths (``io.<flag>``) and the declared params."""
+
+    def __init__(self, stage: Stage, args: argparse.Namespace) -> None:
+        self.stage = stage
+        self.params: Path = args.params
+        self._paths: dict[str, Path] = {f: getattr(args, f) for f in stage.paths()}
+
+    def __getattr__(self, flag: str) -> Path:
+        paths = self.__dict__.get("_paths", {})
+        if flag in paths:
+            return paths[flag]
+        raise AttributeError(f"stage {self.stage.name} declares no input or output '{flag}'")
+
+    def config(self, model: type[S]) -> S:
+        """The validated section ``model``; it must be one the stage declares."""
+        if model not in self.stage.configs and model not in self.stage.runtime:
+            raise TypeError(
+                f"stage {self.stage.name} reads {model.__name__} but does not declare it in "
+                "configs (or runtime): dvc.yaml would miss the param"
+            )
+        return load(model, self.params)
+
+    @cached_property
+    def base(self) -> BaseConfig:
+        """``base``, loaded once (the runner has already seeded and set threads from it)."""
+        return load(BaseConfig, self.params)
+
+    @cached_property
+    def device(self) -> torch.device:
+        """``base.device`` resolved (``auto`` = CUDA when present)."""
+        return resolve_device(self.base.device)
+
+
+def run(stage: Stage, main: Callable[[StageIO], None]) -> None:
+    """The entry point: parse the declared flags, seed, run ``main``; input errors exit 2.
+
+    Errors caused by input (``AdvinterpError``) become one line on stderr and exit code
+    2; anything else is a bug and keeps its traceback.
+    """
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    io = StageIO(stage, stage.parser().parse_args())
+    try:
+        if stage.base:
+            seed_everything(io.base.seed)
+            configure_threads(io.base.num_threads)
+        main(io)
+    except AdvinterpError as err:
+        log.error("%s", err)
+        sys.exit(2)
