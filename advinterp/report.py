@@ -10,44 +10,14 @@ import base64
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
-# Groups of stages, in the order the report shows them, with the method they belong to.
-METHODS: list[tuple[str, str, list[str]]] = [
-    ("foundation", "Data and classifier", ["dataset", "train", "features"]),
-    (
-        "attributes",
-        "Attributes (Gulshad et al.)",
-        [
-            "attack",
-            "adv_train",
-            "sje",
-            "accuracy",
-            "train_detector",
-            "detect",
-            "ground",
-            "distances",
-        ],
-    ),
-    (
-        "localized",
-        "Localized attacks as ground truth for explainers (Göpfert et al.)",
-        ["localized_attack", "explain", "explain_eval"],
-    ),
-    (
-        "lan",
-        "Attention-mask detection (Nguyen et al.)",
-        ["lan_train", "mask_classifier", "lan_attacks", "lan_detect"],
-    ),
-    ("a2e", "Attack to explain (Jalwana et al.)", ["a2e_explain", "a2e_robust"]),
-    (
-        "igan",
-        "InterpretGAN (Zheng et al.)",
-        ["igan_train", "igan_explain", "igan_vulnerability", "pooling_study"],
-    ),
-]
+from advinterp.errors import StoreError
+from advinterp.store import read_json
 
 
 @dataclass
@@ -56,6 +26,8 @@ class StageSection:
 
     name: str
     desc: str = ""
+    method: str = "other"
+    method_title: str = "Other stages"
     metrics: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: list[tuple[str, bytes]] = field(default_factory=list)
@@ -120,25 +92,73 @@ nav a{margin-right:1em}
 
 
 def render_report(sections: Sequence[StageSection], title: str = "advinterp report") -> str:
-    """The HTML page: sections grouped by method in :data:`METHODS` order, others last."""
-    by_name = {s.name: s for s in sections}
-    groups: list[tuple[str, str, list[StageSection]]] = []
-    placed: set[str] = set()
-    for key, heading, names in METHODS:
-        members = [by_name[n] for n in names if n in by_name]
-        if members:
-            groups.append((key, heading, members))
-            placed.update(s.name for s in members)
-    rest = [s for s in sections if s.name not in placed]
-    if rest:
-        groups.append(("other", "Other stages", rest))
-    nav = " ".join(f"<a href='#{k}'>{html.escape(h)}</a>" for k, h, _ in groups)
+    """The HTML page: sections grouped by method, methods in the order they first appear."""
+    groups: dict[str, tuple[str, list[StageSection]]] = {}
+    for s in sections:
+        groups.setdefault(s.method, (s.method_title, []))[1].append(s)
+    nav = " ".join(f"<a href='#{k}'>{html.escape(h)}</a>" for k, (h, _) in groups.items())
     body = "\n".join(
         f"<h2 id='{k}'>{html.escape(h)}</h2>\n" + "\n".join(_section_html(s) for s in members)
-        for k, h, members in groups
+        for k, (h, members) in groups.items()
     )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1><nav>{nav}</nav>{body}"
         "</body></html>"
     )
+
+
+def _paths(entries: list[Any] | None) -> list[Path]:
+    out = []
+    for e in entries or []:
+        name = next(iter(e)) if isinstance(e, dict) else e
+        if "${" not in str(name):
+            out.append(Path(name))
+    return out
+
+
+def read_sections(dvc_yaml: Path) -> list[StageSection]:
+    """Each dvc.yaml stage's method, description, metrics, CSV tables and PNG figures.
+
+    Stages are read in dvc.yaml order; a stage whose ``meta`` has ``gathers: true``
+    (the report itself) is left out. Missing result files are skipped: the page shows
+    what has been computed.
+    """
+    root = dvc_yaml.parent
+    if not dvc_yaml.is_file():
+        raise StoreError(f"{dvc_yaml}: not found (--dvc-yaml)")
+    try:
+        spec_all = yaml.safe_load(dvc_yaml.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise StoreError(f"{dvc_yaml}: not valid YAML: {' '.join(str(err).split())}") from None
+    if not isinstance(spec_all, dict):
+        raise StoreError(f"{dvc_yaml}: expected a mapping with a 'stages' key")
+    sections = []
+    for name, spec in spec_all.get("stages", {}).items():
+        meta = spec.get("meta") or {}
+        if meta.get("gathers"):
+            continue
+        section = StageSection(
+            name=name,
+            desc=str(spec.get("desc", "")),
+            method=str(meta.get("method", "other")),
+            method_title=str(meta.get("method_title", "Other stages")),
+        )
+        for path in _paths(spec.get("metrics")):
+            if (root / path).is_file():
+                data = read_json(root / path)
+                section.metrics.update(data if isinstance(data, dict) else {str(path): data})
+        for path in _paths(spec.get("plots")) + [
+            p for p in _paths(spec.get("outs")) if p.suffix == ".png"
+        ]:
+            full = root / path
+            if full.is_file() and full.suffix == ".csv":
+                section.tables[str(path)] = pd.read_csv(full)
+            elif full.is_file() and full.suffix == ".png":
+                section.figures.append((str(path), full.read_bytes()))
+            elif full.is_dir():
+                section.figures += [
+                    (str(f.relative_to(root)), f.read_bytes()) for f in sorted(full.glob("*.png"))
+                ]
+        sections.append(section)
+    return sections

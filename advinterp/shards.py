@@ -43,7 +43,14 @@ import zarr
 
 from advinterp.config.core import ScaleConfig
 from advinterp.progress import track
-from advinterp.store import ShardMarkers, fill_shards, fingerprint, shard_slices, write_shard
+from advinterp.store import (
+    ShardMarkers,
+    fill_shards,
+    fingerprint,
+    shard_slices,
+    store_dir,
+    write_shard,
+)
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +173,7 @@ def run_shards(
         return
     # Absolute paths: workers of a real cluster do not share this process's cwd.
     targets = tuple(
-        (name, str(Path(arr.store.root).resolve()), arr.path) for name, arr in outputs.items()
+        (name, str(store_dir(arr).resolve()), arr.path) for name, arr in outputs.items()
     )
     if markers is not None:
         markers = ShardMarkers(markers.root.resolve())
@@ -279,12 +286,11 @@ def run_dask(spec: ShardSpec, shards: list[int], scale: ScaleConfig, desc: str) 
     from prefect_dask import DaskTaskRunner
 
     shard_task = task(
-        run_one_shard,
         name="shard",
         task_run_name=f"{desc}-{{k}}",
         cache_policy=NO_CACHE,
         persist_result=False,
-    )
+    )(run_one_shard)
 
     def fan_out(spec: ShardSpec, shards: list[int]) -> list[dict[str, Any]]:
         futures = shard_task.map(unmapped(spec), shards)
@@ -293,11 +299,14 @@ def run_dask(spec: ShardSpec, shards: list[int], scale: ScaleConfig, desc: str) 
             done.append(future.result())
         return done
 
-    shard_flow = flow(fan_out, name="shards", flow_run_name=desc, persist_result=False)
+    shard_flow = flow(name="shards", flow_run_name=desc, persist_result=False)(fan_out)
     with dask_session(scale):
         log.info("%s: %d shards on Dask", desc, len(shards))
         runner = DaskTaskRunner(address=_SESSION["address"])
-        results = shard_flow.with_options(task_runner=runner)(spec, shards)
+        # prefect-dask subclasses bare TaskRunner (futures typed PrefectConcurrentFuture),
+        # which the invariant TaskRunner[PrefectFuture] of with_options does not accept.
+        flow_on_dask = shard_flow.with_options(task_runner=runner)  # type: ignore[arg-type]
+        results = flow_on_dask(spec, shards)
     pids = {r["pid"] for r in results}
     log.info(
         "%s: %d shards done by %d worker processes (%.1f s of shard work in total)",

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
+from zarr.storage import LocalStore
 
 from advinterp.errors import StoreError
 
@@ -230,11 +231,74 @@ def open_store(path: Path | str, required: Mapping[str, int] | None = None) -> z
     if group.attrs.get("format") != STORE_FORMAT:
         raise StoreError(f"{path}: not an {STORE_FORMAT} store")
     for name, ndim in (required or {}).items():
-        if name not in group:
-            raise StoreError(f"{path}: missing array '{name}'")
-        if group[name].ndim != ndim:
-            raise StoreError(f"{path}/{name}: expected {ndim} dims, found {group[name].ndim}")
+        arr = require_array(group, name, str(path))
+        if arr.ndim != ndim:
+            raise StoreError(f"{path}/{name}: expected {ndim} dims, found {arr.ndim}")
     return group
+
+
+def _where(group: zarr.Group) -> str:
+    """The group's location for error messages: its directory (and path inside)."""
+    root = str(getattr(group.store, "root", group.store))
+    return f"{root}/{group.path}" if group.path else root
+
+
+def store_dir(arr: zarr.Array) -> Path:
+    """The directory of the local store holding ``arr`` (what other processes reopen).
+
+    Raises:
+        StoreError: ``arr`` lives in another kind of store (memory, remote).
+    """
+    if not isinstance(arr.store, LocalStore):
+        raise StoreError(f"{arr.store}/{arr.path}: not in a local directory store")
+    return Path(arr.store.root)
+
+
+def require_array(group: zarr.Group, name: str, source: str | None = None) -> zarr.Array:
+    """The array ``name`` of ``group`` (zarr types ``group[name]`` as array or group).
+
+    Args:
+        source: names the store in errors (default: the group's directory).
+
+    Raises:
+        StoreError: naming the store and ``name`` when there is no such member or it
+            is a group.
+    """
+    where = _where(group) if source is None else source
+    if name not in group:
+        raise StoreError(f"{where}: missing array '{name}'")
+    node = group[name]
+    if not isinstance(node, zarr.Array):
+        raise StoreError(f"{where}/{name}: expected an array, found a group")
+    return node
+
+
+def read_array(group: zarr.Group, name: str, source: str | None = None) -> np.ndarray:
+    """All of the array ``name`` of ``group`` in memory (checked as :func:`require_array`)."""
+    return np.asarray(require_array(group, name, source)[...])
+
+
+def str_list_attr(
+    group: zarr.Group, key: str, source: str | None = None, default: list[str] | None = None
+) -> list[str]:
+    """The group attribute ``key``, a JSON list of strings (e.g. class names).
+
+    Args:
+        default: returned when the attribute is absent (``None``: it is required).
+
+    Raises:
+        StoreError: naming the store and ``key`` when the attribute is missing (with no
+            ``default``) or not a list of strings.
+    """
+    where = _where(group) if source is None else source
+    if key not in group.attrs:
+        if default is None:
+            raise StoreError(f"{where}: missing attribute '{key}'")
+        return list(default)
+    value = group.attrs[key]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise StoreError(f"{where}: attribute '{key}' must be a list of strings")
+    return [str(v) for v in value]
 
 
 def shard_slices(n: int, chunk_size: int) -> list[slice]:

@@ -1,7 +1,8 @@
 """Run the benchmarks: ``python -m bench [names...]`` (all of them by default).
 
-Writes ``artifacts/bench/bench.json`` and ``artifacts/bench/bench.md`` (a Markdown
-table: stage, peer, ratio, target, pass/fail). Ratios, not absolute times: both
+Writes ``bench/results/bench.json`` and ``bench/results/bench.md`` (a Markdown
+table: stage, peer, ratio, target, pass/fail), committed so docs/benchmarks.md is
+generated from them (``python -m stages docs``). Ratios, not absolute times: both
 sides of every row are measured in the same run on the same machine. Running a
 subset replaces that subset's rows and keeps the others, each benchmark stamped with
 when and on what it was measured, so a table can be completed one quiet slot at a time.
@@ -34,7 +35,7 @@ BENCHMARKS = [
     "dask_scaling",
     "pipeline",
 ]
-OUT = Path("artifacts/bench")
+OUT = Path(__file__).resolve().parent / "results"
 log = logging.getLogger("bench")
 
 

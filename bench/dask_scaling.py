@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from advinterp.attacks.ifgsm_grid import attack_shard_setup, random_targets
 from advinterp.config.core import ScaleConfig
 from advinterp.config.dataset import SyntheticConfig
 from advinterp.data.adversarial import eps_key
@@ -33,10 +34,9 @@ from advinterp.data.artifact import write_dataset
 from advinterp.data.synthetic import generate
 from advinterp.models.checkpoint import save_classifier
 from advinterp.models.classifier import build_classifier
+from advinterp.shards import ShardJob, dask_session, run_shards
 from advinterp.store import create_array, create_group
 from bench.rows import Row
-from stages.attack import attack_shard_setup, random_targets
-from advinterp.shards import ShardJob, dask_session, run_shards
 
 log = logging.getLogger("bench.dask_scaling")
 

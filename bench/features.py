@@ -20,8 +20,12 @@ _CHILD = """
 import resource, sys, time
 sys.argv = ["features", "--params", sys.argv[1], "--images", sys.argv[2], "--model", sys.argv[3], "--out", sys.argv[4]]
 from stages import features
+from stages.stage import StageIO
+from advinterp.runtime import configure_threads
+io = StageIO(features.STAGE, features.STAGE.parser().parse_args())
+configure_threads(io.base.num_threads)  # what stages.stage.run does before main
 t = time.perf_counter()
-features.main(features.build().parse_args())
+features.main(io)
 print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 

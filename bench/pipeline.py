@@ -82,7 +82,7 @@ def run() -> list[Row]:
         wall, stages = repro_with_stage_times(clone)
         noop = min(_timed([sys.executable, "-m", "dvc", "repro"], clone) for _ in range(3))
         flow = min(_timed([sys.executable, "-m", "flows.pipeline"], clone) for _ in range(2))
-    out = ROOT / "artifacts" / "bench"
+    out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "pipeline_stages.json").write_text(
         json.dumps({"wall_seconds": wall, "stage_seconds": stages}, indent=2) + "\n"

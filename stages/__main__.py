@@ -3,6 +3,7 @@
     python -m stages dvc-yaml           write dvc.yaml from the declarations
     python -m stages dvc-yaml --check   exit 1 when the committed dvc.yaml has drifted
     python -m stages list               the stages in DAG order, one line each
+    python -m stages docs [--check]     fill README.md and docs/*.md from the metrics
 
 Each stage's code deps in dvc.yaml are the repository modules a fresh interpreter
 loads when it imports ``stages.<name>`` (so they cannot be wrong): a module a stage
@@ -164,10 +165,14 @@ def _entries(outputs: list[Output]) -> list[Any]:
 def stage_entry(stage: Stage, deps: list[str], gathered: list[str]) -> dict[str, Any]:
     """One dvc.yaml stage."""
     outs = list(stage.outputs.values())
+    meta: dict[str, Any] = {"method": stage.method.key, "method_title": stage.method.heading}
+    if stage.gathers:
+        meta["gathers"] = True
     entry: dict[str, Any] = {
         "desc": stage.desc,
+        "meta": meta,
         "cmd": " ".join(["python -m stages." + stage.name, *stage.argv()]),
-        "deps": [*deps, *stage.inputs.values(), *gathered],
+        "deps": [*deps, *stage.sources.values(), *stage.inputs.values(), *gathered],
     }
     if stage.params:
         entry["params"] = stage.params
@@ -223,6 +228,41 @@ def generate(root: Path = ROOT) -> str:
     return render(stages, code_deps([s.name for s in stages], root))
 
 
+DOCS = ("README.md", "docs/*.md")
+
+
+def dag_mermaid(root: Path = ROOT) -> str:
+    """``dvc dag --mermaid`` without the report, which gathers from every stage."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", "dag", "--mermaid"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = proc.stdout.strip().splitlines()
+    report = [ln.split("[")[0].strip() for ln in lines if '["report"]' in ln]
+    kept = [ln for ln in lines if not any(r and r in ln.split() for r in report)]
+    return "```mermaid\n" + "\n".join(kept) + "\n```"
+
+
+def fill_docs(root: Path = ROOT, check: bool = False) -> list[Path]:
+    """Re-render every generated span of the docs; return the files that changed."""
+    from advinterp.markdown import Sources, fill
+
+    sources = Sources(root, {"dag": lambda: dag_mermaid(root)})
+    changed = []
+    for pattern in DOCS:
+        for path in sorted(root.glob(pattern)):
+            text = path.read_text()
+            new = fill(text, sources)
+            if new != text:
+                changed.append(path)
+                if not check:
+                    path.write_text(new)
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     p = argparse.ArgumentParser(prog="python -m stages", description=__doc__.splitlines()[0])
@@ -231,11 +271,18 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml has drifted")
     gen.add_argument("--out", type=Path, default=ROOT / "dvc.yaml")
     sub.add_parser("list", help="the stages in DAG order")
+    docs = sub.add_parser("docs", help="fill README.md and docs/*.md from the metrics")
+    docs.add_argument("--check", action="store_true", help="exit 1 if a doc is out of date")
     args = p.parse_args(argv)
     if args.command == "list":
         for s in declarations():
             log.info("%-20s %-11s %s", s.name, s.method.key, s.desc.split(" - ")[0][:60])
         return 0
+    if args.command == "docs":
+        changed = fill_docs(check=args.check)
+        for path in changed:
+            log.info("%s %s", "out of date:" if args.check else "filled", path.relative_to(ROOT))
+        return 1 if (args.check and changed) else 0
     text = generate()
     if args.check:
         current = args.out.read_text() if args.out.exists() else ""

@@ -116,6 +116,18 @@ def table(path: str) -> Output:
 
 
 @dataclass(frozen=True)
+class Keys:
+    """Only some keys of a section are the stage's DVC params (it reads the rest never)."""
+
+    model: type[Section]
+    keys: tuple[str, ...]
+
+    @property
+    def params(self) -> list[str]:
+        return [f"{self.model.section}.{k}" for k in self.keys]
+
+
+@dataclass(frozen=True)
 class Stage:
     """Everything DVC, the CLI, the report and the tests need to know of one stage.
 
@@ -125,8 +137,11 @@ class Stage:
         method: the published method the stage serves (groups the report).
         desc: one or two sentences: what it computes, with the paper's section/equation.
         inputs: ``--flag`` -> path of a file or directory another stage writes.
+        sources: ``--flag`` -> a file of the repository itself that the stage reads (not
+            a stage's output), e.g. dvc.yaml for the report.
         outputs: ``--flag`` -> what it writes.
-        configs: the params sections it reads (each a DVC param of the stage).
+        configs: the params sections it reads (each a DVC param of the stage), or
+            ``Keys(model, ...)`` where only some keys of a section decide its results.
         base: the ``base`` keys it reads (DVC params too).
         runtime: sections it reads that change how it runs, never what it computes
             (``scale``): deliberately not DVC params, so runs that differ only there
@@ -139,15 +154,16 @@ class Stage:
     desc: str
     inputs: Mapping[str, str] = field(default_factory=dict)
     outputs: Mapping[str, Output] = field(default_factory=dict)
-    configs: tuple[type[Section], ...] = ()
+    sources: Mapping[str, str] = field(default_factory=dict)
+    configs: tuple[type[Section] | Keys, ...] = ()
     base: tuple[str, ...] = BASE_KEYS
     runtime: tuple[type[Section], ...] = ()
     gathers: bool = False
 
     def __post_init__(self) -> None:
-        flags = [*self.inputs, *self.outputs]
+        flags = [*self.inputs, *self.sources, *self.outputs]
         if len(set(flags)) != len(flags):
-            raise ValueError(f"stage {self.name}: a flag names both an input and an output")
+            raise ValueError(f"stage {self.name}: two inputs, sources or outputs share a flag")
         unknown = set(self.base) - set(BaseConfig.model_fields)
         if unknown:
             raise ValueError(f"stage {self.name}: unknown base keys {sorted(unknown)}")
@@ -155,11 +171,18 @@ class Stage:
     @property
     def params(self) -> list[str]:
         """dvc.yaml ``params``: the declared base keys, then whole sections."""
-        return [f"base.{k}" for k in self.base] + [c.section for c in self.configs if c.section]
+        sections = [c.params if isinstance(c, Keys) else [str(c.section)] for c in self.configs]
+        return [f"base.{k}" for k in self.base] + [p for group in sections for p in group]
+
+    @property
+    def models(self) -> tuple[type[Section], ...]:
+        """The section models it may load: its configs' and its runtime sections."""
+        return tuple(c.model if isinstance(c, Keys) else c for c in self.configs) + self.runtime
 
     def paths(self) -> dict[str, str]:
         """Every declared flag -> its path."""
-        return {**self.inputs, **{k: o.path for k, o in self.outputs.items()}}
+        outputs = {k: o.path for k, o in self.outputs.items()}
+        return {**self.inputs, **self.sources, **outputs}
 
     def parser(self) -> argparse.ArgumentParser:
         """The command line: ``--params`` and one ``--flag`` per input and output."""
@@ -197,7 +220,7 @@ class StageIO:
 
     def config(self, model: type[S]) -> S:
         """The validated section ``model``; it must be one the stage declares."""
-        if model not in self.stage.configs and model not in self.stage.runtime:
+        if model not in self.stage.models:
             raise TypeError(
                 f"stage {self.stage.name} reads {model.__name__} but does not declare it in "
                 "configs (or runtime): dvc.yaml would miss the param"

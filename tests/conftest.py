@@ -72,6 +72,7 @@ TINY_PARAMS = {
         "transfer": {"arch": "tiny_resnet", "epochs": 1, "batch_size": 16},
     },
     "lan_detect": {"batch_size": 16, "figure_examples": 1, "figure": {"dpi": 40}},
+    "a2e_second": {"epochs": 1, "batch_size": 16},
     "a2e_explain": {
         "targets": [1],
         "seeds_per_target": 2,
@@ -84,7 +85,6 @@ TINY_PARAMS = {
             "refine_every": 2,
             "refine_until": 5,
         },
-        "second": {"epochs": 1, "batch_size": 16},
         "region": {"positions": [[0.2, 0.2]]},
         "figure": {"dpi": 40},
     },

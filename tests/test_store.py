@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import zarr
 
 from advinterp.errors import StoreError
 from advinterp.store import (
@@ -12,9 +13,13 @@ from advinterp.store import (
     create_group,
     fill_shards,
     open_store,
+    read_array,
     read_json,
+    require_array,
     sample_chunk_size,
     shard_slices,
+    store_dir,
+    str_list_attr,
     write_array,
     write_json,
 )
@@ -100,3 +105,25 @@ def test_read_json_errors(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(StoreError, match="not valid JSON"):
         read_json(tmp_path / "bad.json")
+
+
+def test_typed_accessors_check_arrays_and_attrs(tmp_path):
+    group = create_group(tmp_path / "g.zarr", {"names": ["a", "b"], "mixed": ["a", 1]})
+    arr = write_array(group, "x", np.arange(5.0), dims=("sample",), chunk_size=2)
+    group.create_group("sub")
+    assert require_array(group, "x").shape == (5,)
+    got = read_array(group, "x")
+    assert isinstance(got, np.ndarray) and np.array_equal(got, np.arange(5.0))
+    assert store_dir(arr) == tmp_path / "g.zarr"
+    with pytest.raises(StoreError, match=r"g\.zarr: missing array 'y'"):
+        require_array(group, "y")
+    with pytest.raises(StoreError, match=r"my-store/sub: expected an array, found a group"):
+        read_array(group, "sub", "my-store")
+    assert str_list_attr(group, "names") == ["a", "b"]
+    assert str_list_attr(group, "absent", default=[]) == []
+    with pytest.raises(StoreError, match="missing attribute 'absent'"):
+        str_list_attr(group, "absent")
+    with pytest.raises(StoreError, match="'mixed' must be a list of strings"):
+        str_list_attr(group, "mixed")
+    with pytest.raises(StoreError, match="not in a local directory store"):
+        store_dir(zarr.create_array(zarr.storage.MemoryStore(), shape=(2,), dtype="f4"))

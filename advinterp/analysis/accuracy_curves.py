@@ -5,11 +5,17 @@ softmax classifier and of SJE on clean images x, adversarial images x̂, and the
 with adversarial training, x (AT) and x̂ (AT). The paper trains one AT model per eps;
 here every AT model is attacked at every eps, and the figure's AT curves take, at each
 eps, the AT model whose training eps is nearest (ties: the larger).
+
+:func:`figure4_accuracy` reads the chain's feature and SJE stores into the long table,
+the curves, the figure and the headline numbers.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
 import matplotlib
 
@@ -17,7 +23,11 @@ matplotlib.use("Agg")  # figures are files; never open a window
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import zarr
 from matplotlib.figure import Figure
+
+from advinterp.data.adversarial import CLEAN, MODES, STANDARD, ChainLayout, eps_key, finite
+from advinterp.errors import StoreError
 
 TABLE_COLUMNS = ("model", "train_eps", "mode", "eps", "images", "classifier", "accuracy", "n")
 CURVE_COLUMNS = (
@@ -33,6 +43,9 @@ CURVE_COLUMNS = (
     "at_model",
 )
 CLASSIFIERS = ("softmax", "sje")
+log = logging.getLogger(__name__)
+HEADLINE_EPS = (0.01, 0.06, 0.12)
+"""The eps at which the paper reads Figure 4 (the headline metrics)."""
 
 
 def accuracy_rows(
@@ -176,3 +189,120 @@ def plot_figure4(curves: Mapping[str, pd.DataFrame], title: str = "", dpi: int =
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
+
+
+def _read(group: zarr.Group, path: str, rows: np.ndarray | None = None) -> np.ndarray:
+    """The array ``path`` of ``group`` read whole, or its ``rows`` only."""
+    arr = cast(zarr.Array, group[path])
+    return np.asarray(arr[:] if rows is None else arr.oindex[rows])
+
+
+def chain_accuracy_table(
+    features: zarr.Group, sje: zarr.Group, layout: ChainLayout, origin: str
+) -> pd.DataFrame:
+    """The long table (``TABLE_COLUMNS``) of every model of the chain stores.
+
+    Softmax predictions are the argmax of the ``adv_features`` store's logits, SJE's
+    those of the ``sje`` store; clean accuracy is read on the attacked subset
+    (``features["rows"]``), adversarial accuracy on every ``<mode>/<eps_key>`` set.
+
+    Raises:
+        StoreError: NaN or inf logits (``origin`` names the features store).
+    """
+    labels = _read(features, "labels")
+    rows = _read(features, "rows")
+    records: list[dict] = []
+    for entry in layout.models:
+        clean = {
+            "softmax": finite(
+                _read(features, f"{entry.key}/{CLEAN}/logits", rows),
+                f"{origin}/{entry.key}/clean/logits",
+            ).argmax(1),
+            "sje": _read(sje, f"{entry.key}/{CLEAN}/pred", rows),
+        }
+        adversarial = {}
+        for mode in layout.modes:
+            for e, ek in zip(layout.eps, layout.eps_keys, strict=True):
+                adversarial[(mode, e)] = {
+                    "softmax": finite(
+                        _read(features, f"{entry.key}/{mode}/{ek}/logits"),
+                        f"{origin}/{entry.key}/{mode}/{ek}/logits",
+                    ).argmax(1),
+                    "sje": _read(sje, f"{entry.key}/{mode}/{ek}/pred"),
+                }
+        records += accuracy_rows(
+            model=entry.key,
+            train_eps=entry.train_eps,
+            labels=labels,
+            clean=clean,
+            adversarial=adversarial,
+        )
+    return pd.DataFrame(records, columns=list(TABLE_COLUMNS))
+
+
+def headline(table: pd.DataFrame, curves: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
+    """Clean accuracies and Figure 4's adversarial values at ``HEADLINE_EPS``.
+
+    Returns:
+        ``{"n": images, "clean": {"<model>/<classifier>": acc}, <mode>: {eps_key:
+        {softmax_adv, sje_adv, softmax_adv_at, sje_adv_at}}}``, None for a missing curve.
+    """
+    clean = table[(table["images"] == "clean")].drop_duplicates(["model", "classifier"])
+    out: dict[str, Any] = {
+        "n": int(table["n"].iloc[0]) if len(table) else 0,
+        "clean": {
+            f"{r.model}/{r.classifier}": float(r.accuracy) for r in clean.itertuples(index=False)
+        },
+    }
+    for mode, c in curves.items():
+        out[mode] = {}
+        for e in HEADLINE_EPS:
+            row = c[np.isclose(c["eps"], e)]
+            if len(row):
+                r = row.iloc[0]
+                out[mode][eps_key(e)] = {
+                    k: (None if pd.isna(r[k]) else float(r[k]))
+                    for k in ("softmax_adv", "sje_adv", "softmax_adv_at", "sje_adv_at")
+                }
+    return out
+
+
+@dataclass
+class Figure4:
+    """What :func:`figure4_accuracy` returns: the long table, curves per mode, the figure
+    (caller saves and closes it) and the headline metrics."""
+
+    table: pd.DataFrame
+    curves: dict[str, pd.DataFrame]
+    figure: Figure
+    metrics: dict[str, Any]
+
+
+def figure4_accuracy(
+    features: zarr.Group,
+    sje: zarr.Group,
+    *,
+    features_origin: str,
+    sje_origin: str,
+    dpi: int,
+) -> Figure4:
+    """Figure 4 from the ``adv_features`` and ``sje`` stores of one chain.
+
+    Raises:
+        StoreError: the stores come from different attacks, miss arrays, hold NaN/inf
+            logits, or have other attack modes than ``MODES``.
+    """
+    layout = ChainLayout.from_attrs(features.attrs, features_origin)
+    if ChainLayout.from_attrs(sje.attrs, sje_origin) != layout:
+        raise StoreError(
+            f"{sje_origin}: made from other adversarial examples than {features_origin}"
+        )
+    layout.require(features, features_origin, per_model=("clean/logits",), per_set=("logits",))
+    layout.require(sje, sje_origin, per_model=("clean/pred",), per_set=("pred",))
+    table = chain_accuracy_table(features, sje, layout, features_origin)
+    if tuple(layout.modes) != MODES:
+        raise StoreError(f"{features_origin}: expected attack modes {MODES}, found {layout.modes}")
+    curves = {mode: figure4_curves(table, mode, STANDARD) for mode in MODES}
+    for mode, c in curves.items():
+        log.info("%s:\n%s", mode, c.to_string(index=False, float_format="%.3f"))
+    return Figure4(table, curves, plot_figure4(curves, dpi=dpi), headline(table, curves))

@@ -17,6 +17,7 @@ perturbation moves most, :func:`~advinterp.grounding.selection.most_changed`):
 
 The paper reads (c)/(d) as "adversarial images are misclassified because their
 attributes are close to the wrong class": the summary is the fraction with d1 < d2.
+:func:`figure5_panels` picks each panel's images (fooled / recovered) and computes all four.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
+from advinterp.grounding.cases import fooled, recovered
 from advinterp.grounding.selection import most_changed
 
 PANELS = {
@@ -151,3 +154,69 @@ def histograms(
     return edges, {
         k: (np.histogram(p.d1, edges)[0], np.histogram(p.d2, edges)[0]) for k, p in pairs.items()
     }
+
+
+def histogram_table(pairs: dict[str, DistancePair], bins: int = 20) -> pd.DataFrame:
+    """:func:`histograms` as a table: bin centre ``distance``, then ``<panel>_d1``,
+    ``<panel>_d2`` counts per panel (one set of bins for every panel).
+
+    Shape:
+        returns: ``bins`` rows, 1 + 2 * len(pairs) columns.
+    """
+    edges, counts = histograms(pairs, bins)
+    hist = {"distance": 0.5 * (edges[1:] + edges[:-1])}
+    for key, (c1, c2) in counts.items():
+        hist[f"{key}_d1"], hist[f"{key}_d2"] = c1, c2
+    return pd.DataFrame(hist)
+
+
+@dataclass(frozen=True)
+class ModelAttributes:
+    """One model's predictions on the attacked images, clean and adversarial.
+
+    Shape:
+        clean, adversarial: (N, A) float predicted attributes (SJE's θ(x)W).
+        clean_pred, adv_pred: (N,) int predicted classes.
+    """
+
+    clean: np.ndarray
+    adversarial: np.ndarray
+    clean_pred: np.ndarray
+    adv_pred: np.ndarray
+
+
+def figure5_panels(
+    standard: ModelAttributes,
+    robust: ModelAttributes,
+    phi: np.ndarray,
+    true: np.ndarray,
+    fraction: float = 0.2,
+    scope: str = "per_image",
+) -> tuple[dict[str, DistancePair], dict[str, np.ndarray]]:
+    """The four Figure 5 panels at one (mode, eps), and which images each one uses.
+
+    (a) and (c) use the images the attack fools on the standard model, (b) those it
+    fools there and adversarial training recovers, (d) those that fool the robust model.
+
+    Shape:
+        phi: (C, A) class embeddings; true: (N,) int true classes.
+        returns: panel -> :class:`DistancePair` over its images; panel -> (N,) bool mask.
+    """
+    z_std, zh_std = standard.clean, standard.adversarial
+    z_at, zh_at = robust.clean, robust.adversarial
+    c_std, a_std = standard.clean_pred, standard.adv_pred
+    c_at, a_at = robust.clean_pred, robust.adv_pred
+    m = {
+        "a": fooled(true, c_std, a_std),
+        "b": recovered(true, a_std, a_at),
+        "c": fooled(true, c_std, a_std),
+        "d": fooled(true, c_at, a_at),
+    }
+    a, b, c, d = m["a"], m["b"], m["c"], m["d"]
+    out = {
+        "a": clean_vs_adversarial(z_std[a], zh_std[a], phi, true[a], a_std[a], fraction, scope),
+        "b": robust_vs_standard(zh_at[b], zh_std[b], phi, true[b], a_std[b], fraction, scope),
+        "c": wrong_vs_correct(z_std[c], zh_std[c], phi, true[c], a_std[c], fraction, scope),
+        "d": wrong_vs_correct(z_at[d], zh_at[d], phi, true[d], a_at[d], fraction, scope),
+    }
+    return out, m

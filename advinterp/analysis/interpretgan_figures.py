@@ -1,6 +1,7 @@
 """Figures of the InterpretGAN diagnosis (Zheng et al. Figs. 3/5 rows and Table 1 as a plot).
 
-Each function returns a matplotlib Figure; the stage saves it.
+Each ``*_figure`` function returns a matplotlib Figure; the stage saves it
+(:func:`advinterp.figures.save_figure`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+
+INPUTS: tuple[str, ...] = ("natural", "adversarial")
+"""The rows drawn per example, in the order of the explanation arrays' ``input`` axis."""
 
 BASELINE_TITLES = {
     "saliency": "Saliency",
@@ -88,6 +92,64 @@ def explanation_rows_figure(
     return fig
 
 
+def explanation_rows(
+    images: np.ndarray,
+    labels: np.ndarray,
+    arrays: Mapping[str, np.ndarray],
+    methods: Sequence[str],
+) -> list[ExplanationRow]:
+    """Figure rows of one model: for each example its natural row, then its adversarial
+    row; the input's title gives y and f's class, each explanation's title f's class.
+
+    Shape:
+        images: (n, 3, H, W) in [0, 1]; labels: (n,) int. ``arrays`` holds
+        ``adversarial`` (n, 3, H, W), ``predictions`` (n, 2), ``explanations``
+        (n, 2, L, 3, H, W), ``explanation_classes`` (n, 2, L) and ``baselines``
+        (n, 2, B, H, W), input axis in :data:`INPUTS` order; ``methods`` names the B maps.
+    """
+    rows = []
+    for i in range(len(images)):
+        for j, inp in enumerate(INPUTS):
+            image = images[i] if inp == "natural" else arrays["adversarial"][i]
+            pred = int(arrays["predictions"][i, j])
+            title = f"y={int(labels[i])}, f={pred}" if inp == "natural" else f"f={pred}"
+            rows.append(
+                ExplanationRow(
+                    label=inp,
+                    image=image,
+                    image_title=title,
+                    explanations=arrays["explanations"][i, j],
+                    explanation_titles=[f"{int(c)}" for c in arrays["explanation_classes"][i, j]],
+                    baselines={
+                        name: arrays["baselines"][i, j, b] for b, name in enumerate(methods)
+                    },
+                )
+            )
+    return rows
+
+
+def model_explanations_figure(
+    images: np.ndarray,
+    labels: np.ndarray,
+    arrays: Mapping[str, np.ndarray],
+    layers: Sequence[str],
+    methods: Sequence[str],
+    *,
+    model: str,
+    eps: float,
+    steps: int,
+    dpi: int = 100,
+) -> Figure:
+    """Figures 3/5 for one model: :func:`explanation_rows` drawn by
+    :func:`explanation_rows_figure`, titled with the model and the PGD attack."""
+    return explanation_rows_figure(
+        explanation_rows(images, labels, arrays, methods),
+        layers,
+        f"InterpretGAN, {model} model: natural and PGD-{steps} (eps {eps}) rows",
+        dpi=dpi,
+    )
+
+
 def vulnerability_figure(
     layers: Sequence[str], table: Mapping[str, Mapping[str, Sequence[float]]], dpi: int = 100
 ) -> Figure:
@@ -126,3 +188,25 @@ def vulnerability_figure(
     ax_vul.set_title("vulnerability per layer (Eq. 5)", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def table1_figure(metrics: Mapping[str, Mapping], models: Sequence[str], dpi: int = 100) -> Figure:
+    """:func:`vulnerability_figure` of ``igan_vulnerability``'s metrics: per model
+    (labelled with its pooling kind) Acc_i, Vul_i and the natural-image control.
+
+    Args:
+        metrics: model -> {"pooling": str, "layers": layer -> {"acc", "vul",
+            "acc_natural_images", ...}} (:func:`advinterp.analysis.vulnerability.diagnose`).
+    """
+    layers = list(metrics[models[0]]["layers"])
+    return vulnerability_figure(
+        layers,
+        {
+            f"{kind} ({metrics[kind]['pooling']} pool)": {
+                col: [metrics[kind]["layers"][la][key] for la in layers]
+                for col, key in (("acc", "acc"), ("vul", "vul"), ("control", "acc_natural_images"))
+            }
+            for kind in models
+        },
+        dpi=dpi,
+    )

@@ -83,8 +83,8 @@ def top_pixel_masks(scores: np.ndarray, counts: Sequence[int], tie_break: np.nda
     order = np.lexsort((-tie_break.ravel(), -scores.ravel()))
     rank = np.empty(order.size, dtype=np.int64)
     rank[order] = np.arange(order.size)
-    counts = np.asarray(counts, dtype=np.int64)
-    return (rank[None, :] < counts[:, None]).reshape(len(counts), *scores.shape)
+    k = np.asarray(counts, dtype=np.int64)
+    return (rank[None, :] < k[:, None]).reshape(len(k), *scores.shape)
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,9 @@ def evaluate_examples(
     return LocalizationResult(tuple(names), sizes, n_valid, jac, ham)
 
 
-def lime_pixel_scores(segments: np.ndarray, top_ids: Sequence[int], weights: Sequence[float]):
+def lime_pixel_scores(
+    segments: np.ndarray, top_ids: Sequence[int], weights: Sequence[float]
+) -> np.ndarray:
     """A pixel map of LIME: the weight of the pixel's superpixel if it is a kept positive one.
 
     Shape:
@@ -244,3 +246,48 @@ def top_set_overlap(a: np.ndarray, b: np.ndarray, k: int, tie_break: np.ndarray)
     ma = top_pixel_masks(a, [k], tie_break)[0]
     mb = top_pixel_masks(b, [k], tie_break)[0]
     return float(jaccard(ma, mb))
+
+
+def pixel_maps(explained: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The relevance maps the evaluation ranks pixels by, per pixel-score explainer.
+
+    Saliency and guided backprop: :func:`positive_l1` of their attributions; the random
+    baseline: its scores as they are.
+
+    Shape:
+        explained: ``saliency``, ``guided_backprop`` (E, 3, H, W); ``random`` (E, H, W).
+        returns: name -> (E, H, W).
+    """
+    return {
+        "saliency": positive_l1(explained["saliency"]),
+        "guided_backprop": positive_l1(explained["guided_backprop"]),
+        "random": explained["random"],
+    }
+
+
+def lime_maps(explained: Mapping[str, np.ndarray]) -> np.ndarray:
+    """:func:`lime_pixel_scores` of every example of a set.
+
+    Shape:
+        explained: ``lime_segments`` (E, H, W) int; ``lime_top``, ``lime_weights`` (E, T).
+        returns: (E, H, W) float64, >= 0.
+    """
+    segments, top, weights = (
+        explained["lime_segments"],
+        explained["lime_top"],
+        explained["lime_weights"],
+    )
+    if not len(top):
+        return np.zeros(segments.shape)
+    return np.stack([lime_pixel_scores(segments[i], top[i], weights[i]) for i in range(len(top))])
+
+
+def nanmean0(a: np.ndarray) -> np.ndarray:
+    """Mean over axis 0 ignoring NaN (NaN where every value is NaN), without warnings.
+
+    Shape:
+        a: (E, ...) float; returns (...) float64.
+    """
+    ok = ~np.isnan(a)
+    count = ok.sum(0)
+    return np.where(count > 0, np.where(ok, a, 0.0).sum(0) / np.maximum(count, 1), np.nan)

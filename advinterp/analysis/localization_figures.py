@@ -1,6 +1,8 @@
 """Figures of Göpfert et al.: explanation examples (Fig. 3) and localisation curves (Fig. 4).
 
-Pure rendering: arrays in, a matplotlib ``Figure`` out (the stage saves it).
+Pure rendering: arrays in, a matplotlib ``Figure`` out (the stage saves it with
+:func:`advinterp.figures.save_figure`). :func:`figure3` and :func:`sets_figure` choose
+what to show from an explanation set; the ``*_figure`` functions draw given panels.
 """
 
 from __future__ import annotations
@@ -14,6 +16,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from advinterp.analysis.localization import (
+    LocalizationResult,
+    pixel_maps,
+    superpixel_unions,
+    top_pixel_masks,
+)
+
 LABELS = {
     "saliency": "classic saliency",
     "guided_backprop": "guided backprop",
@@ -25,6 +34,12 @@ COLORS = {"saliency": "C0", "guided_backprop": "C1", "lime": "C2", "random": "0.
 
 def _hwc(image: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(image).transpose(1, 2, 0), 0.0, 1.0)
+
+
+def normalise(m: np.ndarray) -> np.ndarray:
+    """``m`` divided by its maximum when that is positive (heat maps shown in [0, 1])."""
+    top = float(np.max(m)) if m.size else 0.0
+    return m / top if top > 0 else m
 
 
 def examples_figure(
@@ -153,3 +168,85 @@ def side_by_side_figure(
         axes[r, 0].set_ylabel(row_titles[r], fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def figure3(
+    localized: Mapping[str, np.ndarray],
+    clean: Mapping[str, np.ndarray],
+    result: LocalizationResult,
+    tie_break: np.ndarray,
+    n_examples: int,
+) -> Figure:
+    """Figure 3 from an explained localized set: examples spread evenly over the set, each
+    at the size n where LIME's Jaccard index is best, every explainer with that many pixels.
+
+    Args:
+        localized, clean: explanation sets (``images``, ``region``, ``rows``,
+            ``clean_index``, ``lime_*``, maps); ``result`` scores ``localized`` with the
+            explainers in the order saliency, guided backprop, LIME, random.
+    """
+    E = len(localized["rows"])
+    picks = np.unique(np.linspace(0, E - 1, min(n_examples, E)).round().astype(int))
+    regions = localized["region"].astype(bool)
+    maps = pixel_maps(localized)
+    masks, scores, titles, cleans = [], [], [], []
+    for e in picks:
+        i = int(np.nanargmax(result.jaccard[e, :, 2])) if result.n_valid[e] else 0
+        ids = [int(v) for v in localized["lime_top"][e] if v >= 0]
+        size = int(result.sizes[e, i])
+        m = {
+            name: top_pixel_masks(maps[name][e], [size], tie_break)[0]
+            for name in ("saliency", "guided_backprop")
+        }
+        m["lime"] = superpixel_unions(localized["lime_segments"][e], ids, i + 1)[i]
+        m["random"] = top_pixel_masks(localized["random"][e], [size], tie_break)[0]
+        masks.append(m)
+        scores.append({name: float(result.jaccard[e, i, x]) for x, name in enumerate(result.names)})
+        titles.append(f"row {localized['rows'][e]}, n={i + 1}")
+        cleans.append(clean["images"][localized["clean_index"][e]])
+    return examples_figure(
+        cleans,
+        [localized["images"][e] for e in picks],
+        [regions[e] for e in picks],
+        masks,
+        titles,
+        scores,
+    )
+
+
+def sets_figure(
+    sets: Mapping[str, Mapping[str, np.ndarray]],
+    maps: Mapping[str, Mapping[str, np.ndarray]],
+    names: Sequence[str],
+    n_examples: int,
+) -> Figure:
+    """Clean | full-image IFGSM | localized explanations of the same source images.
+
+    One row per attacked clean image (its largest attacked region), those with an IFGSM
+    example first, at most ``n_examples``; each map normalised to its maximum.
+
+    Args:
+        sets: ``clean``, ``localized`` and optionally ``ifgsm`` explanation sets.
+        maps: set -> explainer -> (E, H, W) relevance maps; ``names`` are shown.
+    """
+    clean, loc = sets["clean"], sets["localized"]
+    loc_by_clean: dict[int, int] = {}
+    for i, c in enumerate(loc["clean_index"]):
+        loc_by_clean.setdefault(int(c), i)  # the largest attacked region of that image
+    ifgsm_by_clean = (
+        {int(c): i for i, c in enumerate(sets["ifgsm"]["clean_index"])} if "ifgsm" in sets else {}
+    )
+
+    def entry(label: str, name: str, j: int) -> tuple[str, np.ndarray, dict[str, np.ndarray]]:
+        return label, sets[name]["images"][j], {x: normalise(maps[name][x][j]) for x in names}
+
+    rows, titles = [], []
+    order = sorted(loc_by_clean, key=lambda c: (c not in ifgsm_by_clean, c))
+    for c in order[:n_examples]:
+        entries = [entry("clean", "clean", c)]
+        if c in ifgsm_by_clean:
+            entries.append(entry("full-image IFGSM", "ifgsm", ifgsm_by_clean[c]))
+        entries.append(entry("localized", "localized", loc_by_clean[c]))
+        rows.append(entries)
+        titles.append(f"row {clean['rows'][c]}")
+    return side_by_side_figure(rows, titles)

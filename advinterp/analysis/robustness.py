@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
+from advinterp.models.predict import predict
+
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -25,16 +27,16 @@ def attack_batches(
     return torch.cat(out) if out else x.clone()
 
 
-@torch.no_grad()
 def predictions(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Top-1 classes in eval mode (the mode is restored): (N,) int64."""
-    was = model.training
-    model.eval()
-    try:
-        out = [model(x[s : s + batch_size]).argmax(1) for s in range(0, len(x), batch_size)]
-    finally:
-        model.train(was)
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+    """Top-1 classes in eval mode (the mode is restored), on ``x``'s device.
+
+    :func:`advinterp.models.predict.predict` on ``x``'s device (same batches, same
+    logits; argmax keeps the first maximum on every device), moved back there.
+
+    Shape:
+        x: (N, 3, H, W) float32 in [0, 1]; returns (N,) int64 on ``x.device``.
+    """
+    return predict(model, x, batch_size, device=x.device).to(x.device)
 
 
 def robust_accuracies(

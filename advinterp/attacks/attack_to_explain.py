@@ -344,7 +344,7 @@ def refine_perturbation(model: ImageClassifier, p: torch.Tensor, lam: float = 5.
     """
     omega = conv_base_activation(model, (p + model.mean[0])[None])  # Ω = K̃(p), line 2
     a = omega[0].mean(0).cpu().numpy()  # line 3
-    f = refinement_mask(a, tuple(p.shape[-2:]), lam).to(p.device)  # lines 4-6
+    f = refinement_mask(a, (p.shape[-2], p.shape[-1]), lam).to(p.device)  # lines 4-6
     return (p * f).clamp(-1.0, 1.0)  # line 7
 
 
@@ -434,3 +434,29 @@ def with_patch(
     out = images.clone()
     out[..., top : top + h, left : left + w] = colour.view(3, 1, 1).to(out)
     return out
+
+
+def patch_box(size: int, frac: float, pos: tuple[float, float]) -> tuple[int, int, int, int]:
+    """The square (top, left, side, side) of side ``frac * size`` at ``pos`` (fractions of
+    ``size``), kept inside a ``size`` x ``size`` image (the Fig. 4 patches)."""
+    side = max(1, round(frac * size))
+    top = min(round(pos[0] * size), size - side)
+    left = min(round(pos[1] * size), size - side)
+    return top, left, side, side
+
+
+def energy_near(p: torch.Tensor, box: tuple[int, int, int, int]) -> tuple[float, float]:
+    """Share of ``||p||²`` inside ``box`` grown by half its side, and that area's share.
+
+    Measures whether a region-specific perturbation (Fig. 4) concentrates near its patch:
+    a perturbation spread evenly has an energy share equal to the area share.
+
+    Shape:
+        p: (3, H, W) float32; box: (top, left, height, width) in pixels.
+    """
+    top, left, h, w = box
+    H, W = p.shape[-2:]
+    y0, y1 = max(0, top - h // 2), min(H, top + h + h // 2)
+    x0, x1 = max(0, left - w // 2), min(W, left + w + w // 2)
+    e = p.pow(2).sum(0)
+    return float(e[y0:y1, x0:x1].sum() / e.sum().clamp_min(1e-30)), (y1 - y0) * (x1 - x0) / (H * W)

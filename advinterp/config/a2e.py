@@ -36,8 +36,11 @@ class A2EAttackParams(Section):
     eval_batch_size: int = Field(256, ge=1)
 
 
-class A2ESecondModelConfig(Section):
-    """``a2e_explain.second``: the other architecture, trained inside the stage."""
+class A2ESecondConfig(Section):
+    """``a2e_second``: the second architecture of the cross-model check (Sec. 5.1, Fig. 5),
+    trained on the train split with the standard model's normalisation."""
+
+    section: ClassVar[str | None] = "a2e_second"
 
     arch: ClassifierArch = Field(
         "tiny_vgg", description="'tiny_vgg' or any name train.arch accepts"
@@ -80,7 +83,6 @@ class A2EExplainConfig(Section):
         200, ge=1, description="held-out non-target test images for the cross-model table"
     )
     attack: A2EAttackParams = A2EAttackParams(eta=8.0)
-    second: A2ESecondModelConfig = A2ESecondModelConfig()
     region: A2ERegionConfig = A2ERegionConfig()
     figure: FigureParams = FigureParams(dpi=100)
 

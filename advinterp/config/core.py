@@ -37,6 +37,12 @@ class Method:
     paper: str
     order: int = 0  # where the method's stages come in dvc.yaml and the report
 
+    @property
+    def heading(self) -> str:
+        """``title (first author et al.)``, or the title alone when there is no paper."""
+        authors = self.paper.split(",")[0] if "et al." in self.paper else ""
+        return f"{self.title} ({authors})" if authors else self.title
+
 
 SHARED = Method(
     "shared", "Data and classifier", "the dataset and the classifier f every method explains", 0

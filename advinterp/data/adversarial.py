@@ -23,6 +23,7 @@ from advinterp.errors import StoreError
 
 STANDARD = "standard"
 MODES = ("untargeted", "targeted")
+CLEAN = "clean"
 
 
 def model_key(train_eps: float | None) -> str:
@@ -59,6 +60,10 @@ class ChainLayout:
     @property
     def model_keys(self) -> list[str]:
         return [m.key for m in self.models]
+
+    def image_sets(self) -> list[str]:
+        """A model's image sets in store order: ``clean``, then every ``<mode>/<eps_key>``."""
+        return [CLEAN, *(f"{mode}/{eps_key(e)}" for mode in self.modes for e in self.eps)]
 
     def adversarial_sets(self) -> Iterator[tuple[ModelEntry, str, float, str]]:
         """Every (model, mode, eps, group path ``model/mode/eps_key``) in store order."""
@@ -129,4 +134,5 @@ def finite(values: np.ndarray, origin: str) -> np.ndarray:
 
 def at_entries(entries: Sequence[ModelEntry]) -> list[ModelEntry]:
     """The adversarially trained models among ``entries``, by increasing training eps."""
-    return sorted((m for m in entries if m.train_eps is not None), key=lambda m: m.train_eps)
+    robust = [(m.train_eps, m) for m in entries if m.train_eps is not None]
+    return [m for _, m in sorted(robust, key=lambda r: r[0])]

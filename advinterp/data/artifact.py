@@ -30,7 +30,15 @@ import zarr
 from advinterp.data.dataset import AttributeIndex, ImageSource, PartBoxes
 from advinterp.errors import DatasetError
 from advinterp.progress import track
-from advinterp.store import create_array, create_group, open_store, shard_slices, write_array
+from advinterp.store import (
+    create_array,
+    create_group,
+    open_store,
+    read_array,
+    shard_slices,
+    str_list_attr,
+    write_array,
+)
 
 REQUIRED = {"images": 4, "labels": 1, "split": 1, "class_attributes": 2}
 
@@ -148,22 +156,24 @@ def read_index(group: zarr.Group, origin: str | None = None) -> AttributeIndex:
             if name not in group:
                 raise DatasetError(f"{origin}: missing array '{name}' (box_offsets is there)")
         boxes = PartBoxes(
-            offsets=group["box_offsets"][:],
-            xyxy=group["box_xyxy"][:],
-            part=group["box_part"][:],
-            attributes=group["box_attributes"][:],
+            offsets=read_array(group, "box_offsets", origin),
+            xyxy=read_array(group, "box_xyxy", origin),
+            part=read_array(group, "box_part", origin),
+            attributes=read_array(group, "box_attributes", origin),
         )
     index = AttributeIndex(
         name=str(attrs.get("name", "")),
-        labels=group["labels"][:],
-        split=group["split"][:],
-        class_names=list(attrs["class_names"]),
-        attribute_names=list(attrs["attribute_names"]),
-        class_attributes=group["class_attributes"][:],
-        image_attributes=group["image_attributes"][:] if "image_attributes" in group else None,
-        part_names=list(attrs.get("part_names", [])),
+        labels=read_array(group, "labels", origin),
+        split=read_array(group, "split", origin),
+        class_names=str_list_attr(group, "class_names", origin),
+        attribute_names=str_list_attr(group, "attribute_names", origin),
+        class_attributes=read_array(group, "class_attributes", origin),
+        image_attributes=(
+            read_array(group, "image_attributes", origin) if "image_attributes" in group else None
+        ),
+        part_names=str_list_attr(group, "part_names", origin, default=[]),
         boxes=boxes,
-        sample_ids=list(attrs.get("sample_ids", [])),
+        sample_ids=str_list_attr(group, "sample_ids", origin, default=[]),
     )
     index.validate(origin)
     return index

@@ -151,7 +151,10 @@ class AttributeIndex:
 class ImageSource(Protocol):
     """Pixels on demand: ``load(indices)`` -> (n, 3, H, W) float32 in [0, 1]."""
 
-    image_size: int
+    @property
+    def image_size(self) -> int:
+        """Side of the square images in pixels (frozen dataclasses implement it read-only)."""
+        ...
 
     def load(self, indices: Sequence[int]) -> np.ndarray: ...
 

@@ -23,8 +23,8 @@ def load_image(path: Path, size: int) -> np.ndarray:
     """
     try:
         with Image.open(path) as im:
-            im = im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
-            arr = np.asarray(im, dtype=np.float32) / 255.0
+            rgb = im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+            arr = np.asarray(rgb, dtype=np.float32) / 255.0
     except FileNotFoundError:
         raise DatasetError(f"{path}: image file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:

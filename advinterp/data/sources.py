@@ -6,6 +6,9 @@ Real sources read the layouts their users already have on disk and never downloa
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
+
+import numpy as np
 
 from advinterp.config.dataset import DatasetConfig
 from advinterp.data.dataset import AttributeIndex, ImageSource, stratified_subset, subset_index
@@ -23,6 +26,7 @@ def open_source(cfg: DatasetConfig, seed: int) -> tuple[AttributeIndex, ImageSou
     Raises:
         DatasetError: naming the missing or malformed file.
     """
+    images: ImageSource
     if cfg.source == "synthetic":
         from advinterp.data.synthetic import generate
 
@@ -47,7 +51,7 @@ def open_source(cfg: DatasetConfig, seed: int) -> tuple[AttributeIndex, ImageSou
     return index, images
 
 
-def _keep(index: AttributeIndex, cfg: DatasetConfig, seed: int):
+def _keep(index: AttributeIndex, cfg: DatasetConfig, seed: int) -> np.ndarray | None:
     if cfg.max_images is None or cfg.max_images >= index.num_samples:
         return None
     return stratified_subset(index.labels, cfg.max_images, seed)
@@ -56,8 +60,8 @@ def _keep(index: AttributeIndex, cfg: DatasetConfig, seed: int):
 class _Subset:
     """Rows ``keep`` of another image source."""
 
-    def __init__(self, base: ImageSource, keep):
+    def __init__(self, base: ImageSource, keep: np.ndarray):
         self.base, self.keep, self.image_size = base, keep, base.image_size
 
-    def load(self, indices):
+    def load(self, indices: Sequence[int]) -> np.ndarray:
         return self.base.load([int(self.keep[i]) for i in indices])

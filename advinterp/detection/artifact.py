@@ -11,6 +11,9 @@ Schema of one image set's group::
 
 from __future__ import annotations
 
+from typing import cast
+
+import numpy as np
 import zarr
 
 from advinterp.detection.attribute_rcnn import Detections
@@ -51,10 +54,20 @@ def read_detections(group: zarr.Group, origin: str = "detections") -> Detections
     missing = [a for a in ARRAYS if a not in group]
     if missing:
         raise StoreError(f"{origin}: missing {', '.join(missing)}")
-    return Detections(
-        offsets=group["box_offsets"][:],
-        xyxy=group["box_xyxy"][:],
-        part=group["box_part"][:],
-        score=group["box_score"][:],
-        attribute_scores=group["box_attribute_scores"][:],
+    offsets, xyxy, part, score, attribute_scores = (
+        np.asarray(cast(zarr.Array, group[a])[:]) for a in ARRAYS
     )
+    return Detections(offsets, xyxy, part, score, attribute_scores)
+
+
+def read_detection_set(store: zarr.Group, name: str) -> Detections:
+    """The detections of image set ``name`` (e.g. ``clean``, ``standard/untargeted``) of a
+    ``detect`` store.
+
+    Raises:
+        StoreError: naming the store when the set or one of its arrays is missing.
+    """
+    origin = str(getattr(store.store, "root", store.store))
+    if name not in store:
+        raise StoreError(f"{origin}: no image set '{name}'; rerun detect")
+    return read_detections(cast(zarr.Group, store[name]), f"{origin}/{name}")

@@ -8,12 +8,15 @@ matching per image and class, using ``torchvision.ops.box_iou``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torchvision.ops import box_iou
 
+from advinterp.data.dataset import PartBoxes
 from advinterp.detection.attribute_rcnn import Detections
 
 
@@ -151,3 +154,28 @@ def evaluate_detections(
         attribute_precision=a_tp / a_pred if a_pred else float("nan"),
         attribute_recall=a_tp / a_true if a_true else float("nan"),
     )
+
+
+def json_number(x: float | None) -> float | None:
+    """A score for a metrics JSON: NaN (no ground truth to score against) becomes None."""
+    return None if x is None or math.isnan(x) else float(x)
+
+
+def detection_summary(det: Detections, gt: PartBoxes | None, num_classes: int) -> dict[str, Any]:
+    """Detections per image and, against ground-truth part boxes, mAP, mean recall and
+    attribute precision/recall (IoU 0.5, attribute score 0.5); NaN as None.
+
+    Shape:
+        det: N images; gt: part boxes of the same N images, or None (then only the
+        detection count is reported).
+    """
+    entry: dict[str, Any] = {"detections_per_image": float(np.mean(np.diff(det.offsets)))}
+    if gt is not None:
+        s = evaluate_detections(det, gt.offsets, gt.xyxy, gt.part, gt.attributes, num_classes)
+        entry.update(
+            mAP=s.mean_ap,
+            mean_recall=s.mean_recall,
+            attribute_precision=s.attribute_precision,
+            attribute_recall=s.attribute_recall,
+        )
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in entry.items()}

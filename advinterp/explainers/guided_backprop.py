@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import ClassVar
 
+import numpy as np
 import torch
 from captum.attr import GuidedBackprop
 from torch import nn
 
+from advinterp.explainers.protocol import ExampleSlice, ShapeKind, batched_attribution
 from advinterp.models.frozen import frozen
 
 
@@ -66,3 +70,35 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> 
                 x.detach().clone().requires_grad_(True), target=target.to(x.device)
             )
     return attr.detach()
+
+
+@dataclass(frozen=True)
+class GuidedBackpropExplainer:
+    """:func:`guided_backprop` as an :class:`~advinterp.explainers.protocol.Explainer`.
+
+    Args:
+        batch_size: images per gradient call.
+    """
+
+    name: ClassVar[str] = "guided_backprop"
+    outputs: ClassVar[Mapping[str, tuple[ShapeKind, str]]] = {
+        "guided_backprop": ("image", "float32")
+    }
+    batch_size: int = 64
+
+    def explain(
+        self,
+        model: nn.Module,
+        images: np.ndarray,
+        targets: np.ndarray,
+        *,
+        device: torch.device,
+        where: ExampleSlice,
+    ) -> dict[str, np.ndarray]:
+        """``{"guided_backprop": (N, 3, H, W) float32}``; ``where`` is unused."""
+        del where  # deterministic
+        return {
+            "guided_backprop": batched_attribution(
+                guided_backprop, model, images, targets, self.batch_size, device
+            )
+        }

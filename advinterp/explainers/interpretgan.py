@@ -324,7 +324,7 @@ def explain(
     finally:
         gan.train(was)
     if not out:
-        size = gan.config["image_size"]
+        size = int(gan.config["image_size"])  # type: ignore[call-overload]
         return torch.zeros(0, 3, size, size)
     return torch.cat(out)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -30,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from advinterp.errors import CheckpointError
+from advinterp.models.checkpoint import read_weights_file
 from advinterp.models.frozen import frozen
 from advinterp.progress import track
 
@@ -117,11 +120,13 @@ class ConvAttentionNet(nn.Module):
         return torch.sigmoid(self.logits(x))
 
 
-LAN_ARCHS: dict[str, type[nn.Module]] = {"conv": ConvAttentionNet, "fc": LatentAttentionNet}
+LanNet = LatentAttentionNet | ConvAttentionNet
+"""A LAN g of either architecture."""
+LAN_ARCHS: dict[str, type[LanNet]] = {"conv": ConvAttentionNet, "fc": LatentAttentionNet}
 LanArch = Literal["conv", "fc"]
 
 
-def build_lan(arch: LanArch, input_shape: Sequence[int], hidden: Sequence[int]) -> nn.Module:
+def build_lan(arch: LanArch, input_shape: Sequence[int], hidden: Sequence[int]) -> LanNet:
     """A fresh LAN by name: "fc" (Grimm et al., Nguyen et al.) or "conv"."""
     if arch not in LAN_ARCHS:
         raise ValueError(f"unknown LAN arch {arch!r}; use one of {sorted(LAN_ARCHS)}")
@@ -278,8 +283,8 @@ def attention_masks(
         ]
     finally:
         lan.train(was_training)
-    if not out:
-        return np.zeros((0, *lan.input_shape), np.float32)
+    if not out:  # masks have the images' shape
+        return np.zeros((0, *images.shape[1:]), np.float32)
     return torch.cat(out).numpy()
 
 
@@ -305,7 +310,7 @@ def corrupted_agreement(
     return agree / max(total, 1)
 
 
-def lan_state(lan: nn.Module, **metadata: Any) -> dict[str, Any]:
+def lan_state(lan: LanNet, **metadata: Any) -> dict[str, Any]:
     """A weights_only-loadable checkpoint payload for g."""
     arch = next(k for k, v in LAN_ARCHS.items() if isinstance(lan, v))
     return {
@@ -318,10 +323,24 @@ def lan_state(lan: nn.Module, **metadata: Any) -> dict[str, Any]:
     }
 
 
-def lan_from_state(obj: dict[str, Any]) -> nn.Module:
+def lan_from_state(obj: dict[str, Any]) -> LanNet:
     """Rebuild g from :func:`lan_state` output (raises ValueError on a foreign payload)."""
     if obj.get("format") != LAN_FORMAT:
         raise ValueError(f"not a LAN checkpoint (format {obj.get('format')!r})")
     lan = build_lan(obj["arch"], obj["input_shape"], obj["hidden"])
     lan.load_state_dict(obj["state_dict"])
     return lan.eval()
+
+
+def load_lan(path: Path | str, device: torch.device) -> LanNet:
+    """g from a :func:`lan_state` file, on ``device``, in eval mode.
+
+    Raises:
+        CheckpointError: missing, unreadable, or not a LAN checkpoint.
+    """
+    obj = read_weights_file(path, device)
+    try:
+        lan = lan_from_state(obj)
+    except ValueError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    return lan.to(device)

@@ -24,9 +24,10 @@ Agreement is exact up to the float noise of batched convolution (tested).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import sklearn.metrics
@@ -37,7 +38,9 @@ from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 from torch import nn
 
+from advinterp.explainers.protocol import ExampleSlice, ShapeKind
 from advinterp.models.frozen import frozen
+from advinterp.progress import track
 
 KERNEL_WIDTH = 0.25  # lime_image.LimeImageExplainer's default
 NUM_FEATURES = 100000  # explain_instance's default: keep every superpixel
@@ -262,9 +265,9 @@ class FastLimeImage:
         dev = self.device
         K = patterns.shape[1]
         n_ids = int(segments.max()) + 1
-        on = np.ones((len(patterns), max(n_ids, K)), dtype=bool)
-        on[:, :K] = patterns.astype(bool)
-        on = torch.from_numpy(on[:, :n_ids]).to(dev)
+        on_np = np.ones((len(patterns), max(n_ids, K)), dtype=bool)
+        on_np[:, :K] = patterns.astype(bool)
+        on = torch.from_numpy(on_np[:, :n_ids]).to(dev)
         seg = torch.from_numpy(segments.reshape(-1).astype(np.int64)).to(dev)
         h, w = segments.shape
         # float32 once, not per batch: lime hands float64 images around, and rendering
@@ -278,6 +281,102 @@ class FastLimeImage:
                 x = torch.where(keep, img, fud)
                 out.append(self.model(x).softmax(1).float().cpu())
         return torch.cat(out).numpy()
+
+
+@dataclass(frozen=True)
+class LimeSettings:
+    """How LIME runs: its segmentation callable, sample count, batch and kept superpixels."""
+
+    segmentation_fn: Callable[[np.ndarray], np.ndarray]
+    num_samples: int = 1000
+    batch_size: int = 256
+    top: int = 20
+
+
+def lime_seed(seed: int, image_set: int, i: int) -> int:
+    """The int ``random_state`` of LIME for example ``i`` of a set (also usable with ``lime``)."""
+    return int(np.random.SeedSequence([seed, image_set, i]).generate_state(1)[0])
+
+
+@dataclass(frozen=True)
+class LimeExplainer:
+    """:class:`FastLimeImage` as an :class:`~advinterp.explainers.protocol.Explainer`.
+
+    Example i is explained with ``random_state = lime_seed(seed, image_set, start + i)``
+    (``where``), which the ``lime`` package reproduces; the best ``settings.top``
+    positive superpixels are kept.
+    """
+
+    name: ClassVar[str] = "lime"
+    outputs: ClassVar[Mapping[str, tuple[ShapeKind, str]]] = {
+        "lime_segments": ("map", "int32"),
+        "lime_top": ("rank", "int32"),
+        "lime_weights": ("rank", "float32"),
+        "lime_num_segments": ("one", "int32"),
+        "lime_evaluated": ("one", "int32"),
+        "lime_score": ("one", "float32"),
+        "lime_seed": ("one", "uint32"),
+    }
+    settings: LimeSettings
+
+    def explain(
+        self,
+        model: nn.Module,
+        images: np.ndarray,
+        targets: np.ndarray,
+        *,
+        device: torch.device,
+        where: ExampleSlice,
+    ) -> dict[str, np.ndarray]:
+        """LIME of each image for its target.
+
+        Returns:
+            ``lime_segments`` (N, H, W) int32; ``lime_top`` (N, T) int32 positive
+            superpixel ids, best first, -1 padded; ``lime_weights`` (N, T) float32 their
+            weights; ``lime_num_segments``, ``lime_evaluated`` (N,) int32; ``lime_score``
+            (N,) float32 (R² of the surrogate); ``lime_seed`` (N,) uint32.
+        """
+        n, _, h, w = images.shape
+        top = self.settings.top
+        segments = np.zeros((n, h, w), np.int32)
+        lime_top = np.full((n, top), -1, np.int32)
+        lime_weights = np.zeros((n, top), np.float32)
+        num_segments = np.zeros(n, np.int32)
+        evaluated = np.zeros(n, np.int32)
+        score = np.zeros(n, np.float32)
+        seeds = np.array(
+            [lime_seed(where.seed, where.image_set, where.start + i) for i in range(n)], np.uint32
+        )
+        for i in track(range(n), total=n, desc=f"{where.desc}: LIME", unit="image"):
+            explainer = FastLimeImage(
+                model,
+                random_state=int(seeds[i]),
+                batch_size=self.settings.batch_size,
+                device=device,
+            )
+            hwc = np.ascontiguousarray(images[i].transpose(1, 2, 0))
+            exp = explainer.explain(
+                hwc,
+                int(targets[i]),
+                num_samples=self.settings.num_samples,
+                segmentation_fn=self.settings.segmentation_fn,
+            )
+            ids = exp.top_positive(top)
+            segments[i] = exp.segments
+            lime_top[i, : len(ids)] = ids
+            lime_weights[i, : len(ids)] = exp.weights[ids]
+            num_segments[i] = len(np.unique(exp.segments))
+            evaluated[i] = exp.num_evaluated
+            score[i] = exp.score
+        return {
+            "lime_segments": segments,
+            "lime_top": lime_top,
+            "lime_weights": lime_weights,
+            "lime_num_segments": num_segments,
+            "lime_evaluated": evaluated,
+            "lime_score": score,
+            "lime_seed": seeds,
+        }
 
 
 def _model_device(model: nn.Module) -> torch.device:

@@ -8,8 +8,16 @@ expectation of Eqs. 2-3 for such a subset (hypergeometric overlap).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
+import torch
 from scipy.special import gammaln
+from torch import nn
+
+from advinterp.explainers.protocol import ExampleSlice, ShapeKind
 
 
 def random_scores(n: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
@@ -19,6 +27,36 @@ def random_scores(n: int, height: int, width: int, rng: np.random.Generator) -> 
         returns: (n, height, width) float32 in [0, 1).
     """
     return rng.random((n, height, width), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class RandomExplainer:
+    """The random baseline as an :class:`~advinterp.explainers.protocol.Explainer`.
+
+    Example i draws its map from ``default_rng([seed, image_set, 7, start + i])``
+    (``where``), so it does not depend on the batch it comes in; model and targets
+    are ignored.
+    """
+
+    name: ClassVar[str] = "random"
+    outputs: ClassVar[Mapping[str, tuple[ShapeKind, str]]] = {"random": ("map", "float32")}
+
+    def explain(
+        self,
+        model: nn.Module,
+        images: np.ndarray,
+        targets: np.ndarray,
+        *,
+        device: torch.device,
+        where: ExampleSlice,
+    ) -> dict[str, np.ndarray]:
+        """``{"random": (N, H, W) float32 in [0, 1)}``."""
+        n, _, h, w = images.shape
+        out = np.zeros((n, h, w), np.float32)
+        for i in range(n):
+            rng = np.random.default_rng([where.seed, where.image_set, 7, where.start + i])
+            out[i] = random_scores(1, h, w, rng)[0]
+        return {"random": out}
 
 
 def expected_jaccard(k: int, region: int, total: int) -> float:
@@ -41,3 +79,27 @@ def _log_choose(n: float, r: np.ndarray | int) -> np.ndarray:
 def expected_hamming(k: int, region: int, total: int) -> float:
     """E[H(P, C)] (Eq. 3) for a random k-subset: 1 - (k + |C| - 2 E[X]) / N, E[X] = k|C|/N."""
     return 1.0 - (k + region - 2.0 * k * region / total) / total
+
+
+def expected_random_curves(
+    regions: np.ndarray, sizes: np.ndarray, n_valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The random baseline's expected Jaccard index and Hamming likeness per example and n.
+
+    Row e holds :func:`expected_jaccard` / :func:`expected_hamming` of a random
+    ``sizes[e, i]``-pixel set against region e for the ``n_valid[e]`` sizes that exist.
+
+    Shape:
+        regions: (E, H, W) bool; sizes: (E, n_max) int; n_valid: (E,) int.
+        returns: two (E, n_max) float64, NaN beyond ``n_valid``.
+    """
+    E, n_max = sizes.shape
+    total = regions.shape[1] * regions.shape[2]
+    exp_j = np.full((E, n_max), np.nan)
+    exp_h = np.full((E, n_max), np.nan)
+    for e in range(E):
+        c = int(regions[e].sum())
+        for i in range(int(n_valid[e])):
+            exp_j[e, i] = expected_jaccard(int(sizes[e, i]), c, total)
+            exp_h[e, i] = expected_hamming(int(sizes[e, i]), c, total)
+    return exp_j, exp_h

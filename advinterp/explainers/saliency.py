@@ -8,10 +8,16 @@ the sign survives: the evaluation keeps only positive gradients (Sec. 4, see
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
 import torch
 from captum.attr import Saliency
 from torch import nn
 
+from advinterp.explainers.protocol import ExampleSlice, ShapeKind, batched_attribution
 from advinterp.models.frozen import frozen
 
 
@@ -29,3 +35,33 @@ def saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.T
             x.detach().clone().requires_grad_(True), target=target.to(x.device), abs=False
         )
     return attr.detach()
+
+
+@dataclass(frozen=True)
+class SaliencyExplainer:
+    """:func:`saliency` as an :class:`~advinterp.explainers.protocol.Explainer`.
+
+    Args:
+        batch_size: images per gradient call.
+    """
+
+    name: ClassVar[str] = "saliency"
+    outputs: ClassVar[Mapping[str, tuple[ShapeKind, str]]] = {"saliency": ("image", "float32")}
+    batch_size: int = 64
+
+    def explain(
+        self,
+        model: nn.Module,
+        images: np.ndarray,
+        targets: np.ndarray,
+        *,
+        device: torch.device,
+        where: ExampleSlice,
+    ) -> dict[str, np.ndarray]:
+        """``{"saliency": (N, 3, H, W) float32}`` signed gradients; ``where`` is unused."""
+        del where  # deterministic
+        return {
+            "saliency": batched_attribution(
+                saliency, model, images, targets, self.batch_size, device
+            )
+        }

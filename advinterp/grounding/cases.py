@@ -5,16 +5,19 @@
 * ``recovered``: misclassified when perturbed against the standard model, classified
   correctly with adversarial training (the last row of Figure 6, panel (b));
 * the AT model used next to attacks of budget ``eps`` is the one trained at the
-  nearest eps (the paper trains one robust model per eps), unless one is named.
+  nearest eps (the paper trains one robust model per eps), unless one is named;
+* the few eligible images a figure shows: one per true class first.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from advinterp.data.adversarial import ModelEntry, at_entries
+from advinterp.data.adversarial import ChainLayout, ModelEntry, at_entries
+from advinterp.errors import ParamError
 
 
 def fooled(true: np.ndarray, clean_pred: np.ndarray, adv_pred: np.ndarray) -> np.ndarray:
@@ -49,3 +52,38 @@ def pick_at_model(models: Sequence[ModelEntry], eps: float, choice: str = "auto"
     if choice not in keys:
         raise ValueError(f"model '{choice}' not among the adversarially trained ones: {keys}")
     return choice
+
+
+def chain_at_model(layout: ChainLayout, eps: float, choice: str, section: str) -> str:
+    """:func:`pick_at_model` for a chain store's models, after checking ``eps`` was attacked.
+
+    Args:
+        layout: the chain store's layout (its eps grid and models).
+        section: the params section ``eps`` and ``choice`` come from (named in errors).
+
+    Raises:
+        ParamError: ``eps`` is not in the grid, or ``choice`` names no AT model.
+    """
+    if not any(math.isclose(eps, e) for e in layout.eps):
+        raise ParamError(f"{section}.eps: {eps} is not in the attack's eps grid {list(layout.eps)}")
+    try:
+        return pick_at_model(layout.models, eps, choice)
+    except ValueError as err:
+        raise ParamError(f"{section}.at_model: {err}") from None
+
+
+def example_images(picked: np.ndarray, true: np.ndarray, count: int) -> list[int]:
+    """The first ``count`` of ``picked``, one per true class while classes last.
+
+    Shape:
+        picked: (n,) int positions of eligible images, increasing; true: (N,) int classes.
+        returns: up to ``count`` positions, those of new classes first.
+    """
+    chosen: list[int] = []
+    for i in picked:
+        if int(true[i]) not in {int(true[j]) for j in chosen}:
+            chosen.append(int(i))
+        if len(chosen) == count:
+            return chosen
+    rest = [int(i) for i in picked if int(i) not in chosen]
+    return chosen + rest[: count - len(chosen)]

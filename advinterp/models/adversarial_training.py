@@ -3,18 +3,29 @@
 ``J_adv = α J(θ(x), y) + (1 - α) J(θ(x̂), y)``: a mix of the clean and the adversarial
 cross-entropy, with x̂ recomputed for every batch by multi-step PGD against the
 current weights (Madry et al.), as the paper does when it fine-tunes its ResNet. The
-loss plugs into :func:`advinterp.models.training.fit` as its ``loss_fn``.
+loss plugs into :func:`advinterp.models.training.fit` as its ``loss_fn``;
+:func:`train_robust_models` fine-tunes one model per training eps with it and scores
+each under PGD (:func:`robust_accuracy`) beside the standard model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from advinterp.attacks.pgd import pgd
+from advinterp.data.adversarial import model_key
+from advinterp.data.batches import SplitBatches
 from advinterp.models.classifier import ImageClassifier
+from advinterp.models.training import SHUFFLE_BUFFER, Batches, accuracy, fit, make_optimizer
+
+log = logging.getLogger(__name__)
 
 LossFn = Callable[[ImageClassifier, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -63,3 +74,131 @@ def adversarial_loss(
         return loss, logits
 
     return loss_fn
+
+
+def robust_accuracy(
+    model: ImageClassifier,
+    batches: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    eps: float,
+    steps: int,
+    device: torch.device,
+    seed: int,
+) -> float:
+    """Top-1 accuracy under PGD (random start, ``steps`` steps of 2.5 eps / steps) at ``eps``.
+
+    One generator seeded with ``seed`` draws every batch's random start in turn, so the
+    same batches give the same number. The model runs in the mode it is in (the
+    checkpoints here are in eval mode; PGD itself runs frozen, in eval mode).
+
+    Shape:
+        batches: (images (b, 3, H, W) float32 in [0, 1], labels (b,) int) pairs.
+        returns: a float in [0, 1] (0 for no images).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    correct = total = 0
+    for x, y in batches:
+        xt, yt = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
+        x_adv = pgd(model, xt, yt, eps=eps, steps=steps, generator=generator)
+        with torch.no_grad():
+            correct += int((model(x_adv).argmax(1) == yt).sum())
+        total += len(y)
+    return correct / max(total, 1)
+
+
+@dataclass
+class RobustModels:
+    """What :func:`train_robust_models` returns.
+
+    Attributes:
+        models: model key (``at_<eps>``) -> its fine-tuned classifier, by ``eps`` order.
+        history: one record per (model, epoch): ``model``, ``train_eps`` and fit's columns.
+        metrics: model key -> clean and PGD accuracy of it and of the standard model.
+    """
+
+    models: dict[str, ImageClassifier]
+    history: list[dict[str, Any]]
+    metrics: dict[str, dict[str, float]]
+
+
+def train_robust_models(
+    load_standard: Callable[[], ImageClassifier],
+    data: SplitBatches,
+    eval_set: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    eps: Sequence[float],
+    alpha: float,
+    steps: int,
+    step_size: float | None,
+    epochs: int,
+    optimizer: Mapping[str, Any],
+    augment: bool,
+    eval_steps: int,
+    device: torch.device,
+    seed: int,
+) -> RobustModels:
+    """Eq. 2 fine-tuning of the standard classifier, one robust model per training eps.
+
+    Model ``k`` (of ``eps[k]``) starts from a fresh ``load_standard()`` and trains with
+    epoch shuffles from ``default_rng([seed, k])`` and one torch generator seeded
+    ``seed + 1000 (k + 1)`` shared by the augmentation and PGD's random starts. Each
+    model and the standard one are then scored on ``eval_set``, clean and under PGD-
+    ``eval_steps`` at the model's eps (random starts seeded by ``seed``).
+
+    Args:
+        load_standard: a fresh copy of the standard classifier on ``device`` per call
+            (called once for the reference, then once per eps).
+        data: train batches (train split) and the monitored split.
+        eval_set: the evaluation batches, images (b, 3, H, W) in [0, 1] and labels (b,).
+        optimizer: :func:`advinterp.models.training.make_optimizer` keyword arguments.
+    """
+    standard = load_standard()
+    clean_standard = accuracy(standard, eval_set, device)
+    result = RobustModels({}, [], {})
+    for k, e in enumerate(eps):
+        key = model_key(e)
+        log.info("%s: PGD-%d adversarial training at eps %g", key, steps, e)
+        rng = np.random.default_rng([seed, k])
+        generator = torch.Generator().manual_seed(seed + 1000 * (k + 1))
+        model = load_standard()
+
+        def shuffled(epoch: int, rng: np.random.Generator = rng) -> Batches:
+            return data.shuffled(rng, SHUFFLE_BUFFER)
+
+        records = fit(
+            model,
+            shuffled,
+            lambda: data.ordered(data.monitor),
+            epochs=epochs,
+            steps_per_epoch=data.steps_per_epoch,
+            optimizer=make_optimizer(model, **optimizer),
+            device=device,
+            generator=generator,
+            augment=augment,
+            loss_fn=adversarial_loss(
+                eps=e, alpha=alpha, steps=steps, step_size=step_size, generator=generator
+            ),
+        )
+        result.history += [{"model": key, "train_eps": e, **r} for r in records]
+        scores = result.metrics[key] = {
+            "train_eps": e,
+            "clean_accuracy": accuracy(model, eval_set, device),
+            "adv_accuracy": robust_accuracy(
+                model, eval_set, eps=e, steps=eval_steps, device=device, seed=seed
+            ),
+            "standard_clean_accuracy": clean_standard,
+            "standard_adv_accuracy": robust_accuracy(
+                standard, eval_set, eps=e, steps=eval_steps, device=device, seed=seed
+            ),
+        }
+        log.info(
+            "%s: clean %.3f, PGD-%d %.3f (standard model: clean %.3f, PGD %.3f)",
+            key,
+            scores["clean_accuracy"],
+            eval_steps,
+            scores["adv_accuracy"],
+            clean_standard,
+            scores["standard_adv_accuracy"],
+        )
+        result.models[key] = model
+    return result

@@ -156,7 +156,9 @@ def _torchvision_head_name(model: ImageClassifier, state: dict[str, torch.Tensor
     return None
 
 
-def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path | str, strict: bool):
+def _load_state(
+    model: nn.Module, state: dict[str, torch.Tensor], path: Path | str, strict: bool
+) -> None:
     try:
         model.load_state_dict(state, strict=strict)
     except RuntimeError as err:

@@ -37,6 +37,10 @@ class ImageClassifier(nn.Module):
         features: (N, D); forward: (N, C) logits.
     """
 
+    # Buffers (registered in __init__), declared so they type as tensors, not modules.
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(
         self,
         arch: str,

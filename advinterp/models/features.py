@@ -13,7 +13,7 @@ import zarr
 from advinterp.models.checkpoint import load_classifier
 from advinterp.models.classifier import ImageClassifier
 from advinterp.shards import Compute
-from advinterp.store import create_array, open_store
+from advinterp.store import create_array, open_store, require_array
 
 
 @torch.no_grad()
@@ -74,10 +74,10 @@ def features_shard_setup(
     store, its array ``array``) once, then computes shard after shard.
     """
     net = load_classifier(Path(model), torch.device(device))
-    data = open_store(images, {array: 4})[array]
+    data = require_array(open_store(images, {array: 4}), array, images)
 
     def compute(sl: slice) -> Mapping[str, Any]:
-        f, z = features_and_logits(net, data[sl], batch_size, torch.device(device))
+        f, z = features_and_logits(net, np.asarray(data[sl]), batch_size, torch.device(device))
         return {"features": f, "logits": z}
 
     return compute

@@ -8,10 +8,14 @@ and an adaptive pool to LeNet's 5x5 map so any image size works.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from advinterp.errors import CheckpointError
+from advinterp.models.checkpoint import read_weights_file
 
 MASK_CLASSIFIER_FORMAT = "advinterp-mask-classifier/1"
 
@@ -70,6 +74,20 @@ def mask_classifier_from_state(obj: dict[str, Any]) -> MaskClassifier:
     model = MaskClassifier(int(obj["num_classes"]), int(obj["in_channels"]), float(obj["dropout"]))
     model.load_state_dict(obj["state_dict"])
     return model.eval()
+
+
+def load_mask_classifier(path: Path | str, device: torch.device) -> MaskClassifier:
+    """f2 from a :func:`mask_classifier_state` file, on ``device``, in eval mode.
+
+    Raises:
+        CheckpointError: missing, unreadable, or not a mask-classifier checkpoint.
+    """
+    obj = read_weights_file(path, device)
+    try:
+        model = mask_classifier_from_state(obj)
+    except ValueError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    return model.to(device)
 
 
 @torch.no_grad()

@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
 from torch import nn
 
+from advinterp.config.igan import IganTrainConfig, PoolingCnnParams
 from advinterp.data.batches import iter_batches, iter_shuffled_batches
+from advinterp.data.dataset import TRAIN, VAL
 from advinterp.errors import CheckpointError
 from advinterp.models.adversarial_training import adversarial_loss
 from advinterp.models.classifier import ImageClassifier
@@ -170,8 +172,12 @@ def pooling_cnn_from_checkpoint(obj: dict[str, Any], origin: str) -> ImageClassi
     return model.eval()
 
 
+def _body(model: ImageClassifier) -> PoolingCNNBody:
+    return cast(PoolingCNNBody, model.body)
+
+
 def _normalised(model: ImageClassifier, x: torch.Tensor) -> torch.Tensor:
-    return model.body.resize((x - model.mean) / model.std)
+    return _body(model).resize((x - model.mean) / model.std)
 
 
 def layer_outputs(
@@ -191,7 +197,7 @@ def layer_outputs(
         raise ValueError(f"unknown layer {upto!r}; layers are {LAYERS}")
     out: dict[str, torch.Tensor] = {}
     h = _normalised(model, x)
-    for name, stage in model.body.stages.items():
+    for name, stage in _body(model).stages.items():
         h = stage(h)
         out[name] = h
         if name == upto:
@@ -208,11 +214,12 @@ def pool_inputs(model: ImageClassifier, x: torch.Tensor) -> dict[str, torch.Tens
     """
     out: dict[str, torch.Tensor] = {}
     h = _normalised(model, x)
-    for name, stage in model.body.stages.items():
+    for name, stage in _body(model).stages.items():
         if name in POOLED:
-            pre = stage[:-1](h)
+            conv, pool = cast(nn.Sequential, stage)[:-1], cast(nn.Sequential, stage)[-1]
+            pre = conv(h)
             out[name] = pre
-            h = stage[-1](pre)
+            h = pool(pre)
         else:
             h = stage(h)
         if name == POOLED[-1]:
@@ -326,3 +333,69 @@ def train_pooling_cnn(
         loss_fn=loss_fn,
     )
     return model.eval(), history
+
+
+def recipe_architecture(params: PoolingCnnParams) -> dict[str, Any]:
+    """The architecture ``igan_train.classifier`` asks for, as :func:`architecture_of`
+    reports it (pooling included): compare a checkpoint with the recipe."""
+    return {
+        "pooling": params.pooling,
+        "widths": [int(w) for w in params.widths],
+        "fc_width": params.fc_width,
+        "input_size": params.input_size,
+        "batch_norm": params.batch_norm,
+    }
+
+
+def train_classifier(
+    cfg: IganTrainConfig,
+    pooling: Pooling,
+    architecture: dict[str, Any],
+    images: Any,
+    labels: np.ndarray,
+    split: np.ndarray,
+    num_classes: int,
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+    chunk_size: int,
+    robust: bool,
+    seed: int,
+    device: torch.device,
+) -> tuple[ImageClassifier, list[dict[str, float]]]:
+    """A pooling CNN trained on the train split by the ``igan_train.classifier`` recipe:
+    naturally, or (``robust``) with ``igan_train.adversarial``'s PGD training (Eq. 2).
+
+    ``igan_train`` trains its natural and robust model and ``pooling_study`` the robust
+    model's twin through here, so every arm shares one recipe; it is watched on the val
+    split (the train split when val is empty).
+
+    Args:
+        architecture: ``widths``, ``fc_width``, ``input_size``, ``batch_norm``.
+        labels, split: (N,) int64 labels and int8 TRAIN/VAL/TEST codes of ``images``' rows.
+
+    Shape:
+        images: (N, 3, H, W) float32 in [0, 1], read ``chunk_size`` rows per shard.
+    """
+    c = cfg.classifier
+    return train_pooling_cnn(
+        pooling,
+        num_classes,
+        architecture,
+        images,
+        labels,
+        np.flatnonzero(split == TRAIN),
+        np.flatnonzero(split == VAL),
+        mean=mean,
+        std=std,
+        epochs=c.epochs,
+        batch_size=c.batch_size,
+        lr=c.optimizer.lr,
+        momentum=c.optimizer.momentum,
+        weight_decay=c.optimizer.weight_decay,
+        augment=c.augment,
+        chunk_size=chunk_size,
+        seed=seed,
+        device=device,
+        adversarial=cfg.adversarial.model_dump() if robust else None,
+    )

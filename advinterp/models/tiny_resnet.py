@@ -10,6 +10,7 @@ about 0.7 ms per image. Real runs select ``resnet152`` by name instead.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
@@ -45,7 +46,7 @@ class TinyResNet(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.avgpool(self.layers(x)).flatten(1)
         return self.fc(x)

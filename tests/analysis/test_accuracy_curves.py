@@ -1,4 +1,5 @@
-"""Figure 4 tables: the long table's schema, the curves, the nearest-AT rule, the plot."""
+"""Figure 4: the long table from the chain stores, the curves, the nearest-AT rule, the
+headline numbers, the plot."""
 
 from __future__ import annotations
 
@@ -11,10 +12,16 @@ from advinterp.analysis.accuracy_curves import (
     CURVE_COLUMNS,
     TABLE_COLUMNS,
     accuracy_rows,
+    chain_accuracy_table,
+    figure4_accuracy,
     figure4_curves,
+    headline,
     nearest_at_model,
     plot_figure4,
 )
+from advinterp.data.adversarial import MODES, ChainLayout, ModelEntry
+from advinterp.errors import StoreError
+from advinterp.store import create_group, write_array
 
 LABELS = np.array([0, 1, 2, 3])
 
@@ -102,3 +109,93 @@ def test_plot_has_one_panel_per_mode(table):
         assert len(panels[0].lines) == 8  # 4 image sets x (softmax, SJE)
     finally:
         plt.close(fig)
+
+
+def test_headline_reads_the_paper_eps(table):
+    curves = {m: figure4_curves(table, m) for m in ("untargeted", "targeted")}
+    h = headline(table, curves)
+    assert h["n"] == 4
+    assert h["clean"]["standard/softmax"] == 1.0 and h["clean"]["at_0.06/sje"] == 0.25
+    # Only 0.01 and 0.06 of HEADLINE_EPS are in the table.
+    assert list(h["untargeted"]) == ["eps_0.01", "eps_0.06"]
+    assert h["untargeted"]["eps_0.06"] == {
+        "softmax_adv": 0.0,
+        "sje_adv": 0.25,
+        "softmax_adv_at": 0.5,
+        "sje_adv_at": 0.75,
+    }
+    std = table[table["model"] == "standard"]
+    no_at = headline(std, {"targeted": figure4_curves(std, "targeted")})
+    assert no_at["targeted"]["eps_0.01"]["sje_adv_at"] is None
+
+
+LAYOUT = ChainLayout(
+    (ModelEntry("standard", None, "m.pt"), ModelEntry("at_0.06", 0.06, "r.pt")), MODES, (0.06,)
+)
+
+
+def _chain_stores(tmp_path, layout=LAYOUT):
+    """Feature and SJE stores over N = 6 dataset rows, rows 1, 3, 4 attacked.
+
+    Softmax is right on the clean rows 1 and 3, SJE on all; on x̂ softmax is always
+    wrong and SJE right on the first image only.
+    """
+    labels_all = np.array([0, 1, 2, 0, 1, 2])
+    rows = np.array([1, 3, 4])
+    labels = labels_all[rows]
+    onehot = np.eye(3, dtype=np.float32)
+    clean_pred = labels_all.copy()
+    clean_pred[4] = 0
+    feats = create_group(tmp_path / "f.zarr", layout.to_attrs())
+    sje = create_group(tmp_path / "s.zarr", layout.to_attrs())
+    for g in (feats, sje):
+        write_array(g, "rows", rows, dims=("sample",), chunk_size=4)
+        write_array(g, "labels", labels, dims=("sample",), chunk_size=4)
+    for m in layout.models:
+        write_array(
+            feats, f"{m.key}/clean/logits", onehot[clean_pred], dims=("s", "c"), chunk_size=4
+        )
+        write_array(sje, f"{m.key}/clean/pred", labels_all, dims=("s",), chunk_size=4)
+        for *_, path in layout.adversarial_sets():
+            if path.startswith(m.key + "/"):
+                wrong = (labels + 1) % 3
+                write_array(feats, f"{path}/logits", onehot[wrong], dims=("s", "c"), chunk_size=4)
+                sje_pred = np.where(np.arange(3) == 0, labels, wrong)
+                write_array(sje, f"{path}/pred", sje_pred, dims=("s",), chunk_size=4)
+    return feats, sje
+
+
+def test_chain_accuracy_table_by_hand(tmp_path):
+    feats, sje = _chain_stores(tmp_path)
+    t = chain_accuracy_table(feats, sje, LAYOUT, "f.zarr")
+    assert tuple(t.columns) == TABLE_COLUMNS and (t["n"] == 3).all()
+    acc = t.set_index(["model", "mode", "images", "classifier"])["accuracy"]
+    assert acc[("standard", "targeted", "clean", "softmax")] == pytest.approx(2 / 3)
+    assert acc[("at_0.06", "untargeted", "clean", "sje")] == 1.0
+    assert acc[("standard", "untargeted", "adversarial", "softmax")] == 0.0
+    assert acc[("at_0.06", "targeted", "adversarial", "sje")] == pytest.approx(1 / 3)
+
+
+def test_figure4_accuracy_whole_and_refusals(tmp_path):
+    feats, sje = _chain_stores(tmp_path)
+    result = figure4_accuracy(feats, sje, features_origin="f", sje_origin="s", dpi=30)
+    try:
+        assert list(result.curves) == list(MODES)
+        assert result.curves["targeted"]["at_model"].tolist() == ["at_0.06"]
+        assert result.metrics["untargeted"]["eps_0.06"]["sje_adv_at"] == pytest.approx(1 / 3)
+        assert len(result.table) == 2 * 2 * (2 + 2)
+        assert len(result.figure.axes) == 2
+    finally:
+        plt.close(result.figure)
+
+    other = ChainLayout(LAYOUT.models, MODES, (0.12,))
+    _, sje_other = _chain_stores(tmp_path / "other", other)
+    with pytest.raises(StoreError, match="s: made from other adversarial examples than f"):
+        figure4_accuracy(feats, sje_other, features_origin="f", sje_origin="s", dpi=30)
+    del sje["at_0.06/targeted/eps_0.06/pred"]
+    with pytest.raises(StoreError, match="s: missing array 'at_0.06/targeted/eps_0.06/pred'"):
+        figure4_accuracy(feats, sje, features_origin="f", sje_origin="s", dpi=30)
+    one_mode = ChainLayout(LAYOUT.models, ("untargeted",), (0.06,))
+    feats1, sje1 = _chain_stores(tmp_path / "one", one_mode)
+    with pytest.raises(StoreError, match="expected attack modes"):
+        figure4_accuracy(feats1, sje1, features_origin="f", sje_origin="s", dpi=30)

@@ -11,7 +11,10 @@ import pytest
 from advinterp.analysis.distance_plots import figure5
 from advinterp.analysis.distances import (
     DistancePair,
+    ModelAttributes,
     clean_vs_adversarial,
+    figure5_panels,
+    histogram_table,
     histograms,
     l2_rows,
     masked_distance,
@@ -76,3 +79,55 @@ def test_figure5_renders_a_png():
     fig.savefig(buf, format="png")
     assert buf.getvalue()[:8] == b"\x89PNG\r\n\x1a\n" and len(buf.getvalue()) > 5000
     assert len(fig.axes) == 4
+
+
+def test_histogram_table_columns_and_shared_bins():
+    pairs = {
+        "untargeted_c": DistancePair(np.array([0.0, 1.0, 3.9]), np.array([2.0, 2.0, 2.0])),
+        "targeted_c": DistancePair(np.zeros(0), np.zeros(0)),
+    }
+    t = histogram_table(pairs, bins=4)
+    assert list(t.columns) == [
+        "distance",
+        "untargeted_c_d1",
+        "untargeted_c_d2",
+        "targeted_c_d1",
+        "targeted_c_d2",
+    ]
+    width = 3.9 * 1.0001 / 4  # edges span [0, max * 1.0001]
+    np.testing.assert_allclose(t["distance"], (np.arange(4) + 0.5) * width)
+    assert list(t["untargeted_c_d1"]) == [1, 1, 0, 1] and list(t["untargeted_c_d2"]) == [0, 0, 3, 0]
+    assert t["targeted_c_d1"].sum() == 0
+
+
+def test_figure5_panels_pick_each_panels_images():
+    # 4 images, true classes 0, 1, 0, 1; standard: clean all right, adversarial wrong on
+    # 0, 1, 2; robust: clean right but 3, adversarial wrong on 2 only.
+    true = np.array([0, 1, 0, 1])
+    rng = np.random.default_rng(0)
+    phi = rng.random((2, 5))
+
+    def model(clean_pred, adv_pred):
+        return ModelAttributes(rng.random((4, 5)), rng.random((4, 5)), clean_pred, adv_pred)
+
+    std = model(np.array([0, 1, 0, 1]), np.array([1, 0, 1, 1]))
+    rob = model(np.array([0, 1, 0, 0]), np.array([0, 1, 1, 1]))
+    pairs, masks = figure5_panels(std, rob, phi, true, fraction=0.4)
+    assert {k: m.tolist() for k, m in masks.items()} == {
+        "a": [True, True, True, False],  # fooled on the standard model
+        "b": [True, True, False, False],  # fooled there, recovered by AT
+        "c": [True, True, True, False],
+        "d": [False, False, True, False],  # fooled on the robust model (3: wrong when clean)
+    }
+    a, b, d = masks["a"], masks["b"], masks["d"]
+    want_a = clean_vs_adversarial(
+        std.clean[a], std.adversarial[a], phi, true[a], std.adv_pred[a], 0.4
+    )
+    want_b = robust_vs_standard(
+        rob.adversarial[b], std.adversarial[b], phi, true[b], std.adv_pred[b], 0.4
+    )
+    want_c = wrong_vs_correct(std.clean[a], std.adversarial[a], phi, true[a], std.adv_pred[a], 0.4)
+    want_d = wrong_vs_correct(rob.clean[d], rob.adversarial[d], phi, true[d], rob.adv_pred[d], 0.4)
+    for key, want in zip("abcd", (want_a, want_b, want_c, want_d), strict=True):
+        np.testing.assert_array_equal(pairs[key].d1, want.d1, err_msg=key)
+        np.testing.assert_array_equal(pairs[key].d2, want.d2, err_msg=key)

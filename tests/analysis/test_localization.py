@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,10 @@ from advinterp.analysis.localization import (
     example_curves,
     hamming_likeness,
     jaccard,
+    lime_maps,
     mean_rank_table,
+    nanmean0,
+    pixel_maps,
     positive_l1,
     rank_explainers,
     superpixel_unions,
@@ -18,6 +23,7 @@ from advinterp.analysis.localization import (
 from advinterp.explainers.random_baseline import (
     expected_hamming,
     expected_jaccard,
+    expected_random_curves,
     random_scores,
 )
 
@@ -125,3 +131,54 @@ def test_expected_jaccard_matches_scipy_hypergeom(k, region, total):
     x = np.arange(max(0, k + region - total), min(k, region) + 1)
     want = float(np.sum(hypergeom(total, region, k).pmf(x) * x / (k + region - x)))
     assert expected_jaccard(k, region, total) == pytest.approx(want, rel=1e-9, abs=1e-12)
+
+
+def test_nanmean0_ignores_nan_and_keeps_all_nan_columns_nan():
+    a = np.array([[1.0, np.nan, np.nan], [3.0, 4.0, np.nan]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice"
+        got = nanmean0(a)
+    np.testing.assert_array_equal(got[:2], [2.0, 4.0])
+    assert np.isnan(got[2])
+    np.testing.assert_array_equal(nanmean0(np.ones((2, 2, 3))), np.ones((2, 3)))
+
+
+def test_pixel_maps_positive_l1_for_gradients_random_as_is():
+    sal = np.zeros((1, 3, 2, 2))
+    sal[0, :, 0, 1] = [2.0, -1.0, 0.5]
+    gbp = -np.ones((1, 3, 2, 2))
+    rnd = np.arange(4.0).reshape(1, 2, 2)
+    maps = pixel_maps({"saliency": sal, "guided_backprop": gbp, "random": rnd, "rows": [0]})
+    assert list(maps) == ["saliency", "guided_backprop", "random"]
+    np.testing.assert_allclose(maps["saliency"][0], [[0.0, 2.5], [0.0, 0.0]])
+    np.testing.assert_array_equal(maps["guided_backprop"], np.zeros((1, 2, 2)))
+    assert maps["random"] is rnd
+
+
+def test_lime_maps_weight_of_each_kept_positive_superpixel():
+    seg = np.array([[[0, 1], [2, 2]], [[0, 0], [1, 1]]])
+    top = np.array([[2, 0, -1], [1, -1, -1]])
+    weights = np.array([[0.5, 0.25, 9.0], [0.125, 0.0, 0.0]])
+    maps = lime_maps({"lime_segments": seg, "lime_top": top, "lime_weights": weights})
+    np.testing.assert_allclose(maps, [[[0.25, 0.0], [0.5, 0.5]], [[0.0, 0.0], [0.125, 0.125]]])
+    empty = lime_maps(
+        {
+            "lime_segments": np.zeros((0, 2, 2), int),
+            "lime_top": np.zeros((0, 3), int),
+            "lime_weights": np.zeros((0, 3)),
+        }
+    )
+    assert empty.shape == (0, 2, 2)
+
+
+def test_expected_random_curves_per_example_and_nan_beyond_n_valid():
+    regions = np.zeros((2, 2, 2), bool)
+    regions[0, 0, 0] = True  # |C| = 1 of N = 4
+    regions[1] = True  # |C| = 4
+    sizes = np.array([[1, 2], [4, 4]])
+    exp_j, exp_h = expected_random_curves(regions, sizes, np.array([2, 1]))
+    assert exp_j[0, 0] == pytest.approx(0.25)  # by hand, as above
+    assert exp_j[0, 1] == pytest.approx(expected_jaccard(2, 1, 4))
+    assert exp_h[0, 1] == pytest.approx(expected_hamming(2, 1, 4))
+    assert exp_j[1, 0] == pytest.approx(1.0) and exp_h[1, 0] == pytest.approx(1.0)
+    assert np.isnan(exp_j[1, 1]) and np.isnan(exp_h[1, 1])

@@ -51,3 +51,20 @@ def test_attack_batches_keeps_order():
 def test_no_images_refused():
     with pytest.raises(ValueError):
         robust_accuracies(Threshold(), torch.zeros(0, 3, 2, 2), torch.zeros(0), {})
+
+
+def test_predictions_equal_the_per_batch_argmax_and_stay_on_x_device():
+    """predictions delegates to models.predict: same classes as an eval-mode argmax of
+    every batch (the loop it replaced), returned on x's device, mode restored."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 6), nn.BatchNorm1d(6), nn.Linear(6, 4))
+    model.train()
+    x = torch.rand(9, 3, 2, 2)
+    got = predictions(model, x, batch_size=4)
+    assert model.training
+    model.eval()
+    with torch.no_grad():
+        want = torch.cat([model(x[s : s + 4]).argmax(1) for s in range(0, 9, 4)])
+    assert got.dtype == torch.long and got.device == x.device
+    assert torch.equal(got, want)
+    assert predictions(model, x[:0]).shape == (0,)

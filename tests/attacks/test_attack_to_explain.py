@@ -11,8 +11,10 @@ from advinterp.attacks.attack_to_explain import (
     A2EParams,
     attack_to_explain,
     conv_base_activation,
+    energy_near,
     estimate_perturbation,
     mean_colour,
+    patch_box,
     refine_perturbation,
     refinement_mask,
     target_probability,
@@ -183,3 +185,27 @@ def test_patch_and_visualisation():
 def test_params_are_checked():
     with pytest.raises(ValueError, match="eta"):
         A2EParams(eta=0.0, batch_size=4, gamma=0.5, max_iterations=3)
+
+
+@pytest.mark.parametrize(
+    ("size", "frac", "pos", "box"),
+    [
+        (32, 0.25, (0.2, 0.2), (6, 6, 8, 8)),  # round(6.4) = 6
+        (32, 0.25, (0.9, 0.0), (24, 0, 8, 8)),  # pushed back inside: 29 -> 32 - 8
+        (10, 0.01, (0.5, 0.5), (5, 5, 1, 1)),  # at least one pixel
+    ],
+)
+def test_patch_box_is_a_square_inside_the_image(size, frac, pos, box):
+    assert patch_box(size, frac, pos) == box
+
+
+def test_energy_near_counts_the_box_grown_by_half_its_side():
+    p = torch.zeros(3, 10, 10)
+    p[0, 4, 4] = 2.0  # energy 4 inside the 2x2 box at (4, 4)
+    p[1, 3, 3] = 1.0  # energy 1 in the grown border (3..6 x 3..6)
+    p[2, 9, 9] = 1.0  # energy 1 far away
+    share, area = energy_near(p, (4, 4, 2, 2))
+    assert share == pytest.approx(5 / 6)
+    assert area == pytest.approx(16 / 100)
+    # clipped at the image border: rows/cols 0..2 of the box at (0, 0) side 2
+    assert energy_near(p, (0, 0, 2, 2)) == (0.0, pytest.approx(9 / 100))

@@ -10,25 +10,37 @@ from advinterp.attacks.cw import carlini_wagner
 from advinterp.attacks.fgsm import fgsm
 from advinterp.attacks.ifgsm import ifgsm
 from advinterp.attacks.jsma import jsma
-from advinterp.attacks.suite import ATTACKS, craft, perturbation_norms, predict, runner_up
+from advinterp.attacks.protocol import Attack
+from advinterp.attacks.suite import (
+    ATTACKS,
+    REGISTRY,
+    CarliniWagner,
+    Fgsm,
+    Jsma,
+    craft,
+    lan_suite,
+    perturbation_norms,
+    runner_up,
+)
+from advinterp.config.lan import LanAttacksConfig
+from advinterp.models.predict import predict
 from tests.attacks.toy import held_out, standard_toy_model
 
-PARAMS = dict(
-    fgsm_eps=0.05,
-    jsma_theta=1.0,
-    jsma_gamma=0.1,
-    jsma_candidates=64,
-    cw_c=1.0,
-    cw_kappa=0.0,
-    cw_steps=30,
-    cw_lr=0.01,
+CFG = LanAttacksConfig.model_validate(
+    {
+        "fgsm": {"eps": 0.05},
+        "jsma": {"theta": 1.0, "gamma": 0.1, "candidates": 64},
+        "cw": {"c": 1.0, "kappa": 0.0, "steps": 30, "lr": 0.01},
+        "transfer": {"arch": "tiny_resnet", "fgsm_eps": 0.08, "cw_kappa": 2.0},
+    }
 )
+SUITE_CASES = [(s, a) for s in ("direct", "transfer") for a in lan_suite(CFG, s)]
 
 
 def _correct(n=16):
     model = standard_toy_model()
     x, y = held_out(64)
-    ok = predict(model, x) == y
+    ok = predict(model, x, 256) == y
     return model, x[ok][:n], y[ok][:n]
 
 
@@ -70,7 +82,7 @@ def test_jsma_changes_few_features_and_reaches_targets():
     l0 = ((adv - x).abs() > 1e-6).flatten(1).sum(1)
     assert int(l0.max()) <= budget
     assert float(l0.float().median()) < 0.05 * x[0].numel()  # few of the 768 features
-    hit = predict(model, adv) == targets
+    hit = predict(model, adv, 256) == targets
     assert float(hit.float().mean()) >= 0.5
     assert float(adv.min()) >= 0 and float(adv.max()) <= 1
 
@@ -78,7 +90,7 @@ def test_jsma_changes_few_features_and_reaches_targets():
 def test_cw_finds_small_l2_perturbations():
     model, x, y = _correct(16)
     adv = carlini_wagner(model, x, y, c=1.0, steps=50, lr=0.01)
-    fooled = predict(model, adv) != y
+    fooled = predict(model, adv, 256) != y
     assert float(fooled.float().mean()) >= 0.5
     l2 = (adv - x).flatten(1).norm(dim=1)[fooled]
     # Small next to the image's own size (sqrt(768) * 0.5 ~ 14) and to FGSM at eps 0.05.
@@ -87,15 +99,33 @@ def test_cw_finds_small_l2_perturbations():
     assert float(adv.min()) >= 0 and float(adv.max()) <= 1
 
 
-@pytest.mark.parametrize("name", ATTACKS)
-def test_every_attack_leaves_the_model_as_found(name):
+def test_lan_suite_configures_each_setting_from_the_params():
+    direct, transfer = lan_suite(CFG, "direct"), lan_suite(CFG, "transfer")
+    assert tuple(a.name for a in direct) == ATTACKS == tuple(cls.name for cls in REGISTRY)
+    assert direct == (Fgsm(0.05), Jsma(1.0, 0.1, 64), CarliniWagner(1.0, 0.0, 30, 0.01))
+    # The transfer setting: a larger FGSM budget and a confident C&W margin.
+    assert transfer == (Fgsm(0.08), Jsma(1.0, 0.1, 64), CarliniWagner(1.0, 2.0, 30, 0.01))
+    assert all(isinstance(a, Attack) for a in (*direct, *transfer))
+
+
+def test_suite_attacks_call_the_attack_functions():
+    model, x, y = _correct(6)
+    assert torch.equal(Fgsm(0.05)(model, x, y), fgsm(model, x, y, eps=0.05))
+    targets = runner_up(model, x)  # JSMA's target: the runner-up class, not y
+    assert torch.equal(
+        Jsma(1.0, 0.05, 32)(model, x, y), jsma(model, x, targets, gamma=0.05, candidates=32)
+    )
+
+
+@pytest.mark.parametrize(("setting", "attack"), SUITE_CASES, ids=lambda v: getattr(v, "name", v))
+def test_every_attack_keeps_shape_range_budget_and_the_model(setting, attack):
     model, x, y = _correct(4)
     model.train()
     flags = [p.requires_grad for p in model.parameters()]
     before = {k: v.clone() for k, v in model.state_dict().items()}
     grads = [None if p.grad is None else p.grad.clone() for p in model.parameters()]
     try:
-        adv = craft(name, model, x, y, batch_size=2, **PARAMS)
+        adv = craft(attack, model, x, y, batch_size=3)
         assert model.training and [p.requires_grad for p in model.parameters()] == flags
         for p, g in zip(model.parameters(), grads, strict=True):  # no .grad written
             assert (p.grad is None and g is None) or torch.equal(p.grad, g)
@@ -104,6 +134,22 @@ def test_every_attack_leaves_the_model_as_found(name):
     finally:
         model.eval()
     assert adv.shape == x.shape and adv.dtype == torch.float32
+    assert float(adv.min()) >= 0.0 and float(adv.max()) <= 1.0
+    d = (adv - x).flatten(1)
+    if isinstance(attack, Fgsm):
+        assert float(d.abs().max()) <= attack.eps + 1e-6
+    if isinstance(attack, Jsma):  # two features per iteration, ceil(γn/2) iterations
+        budget = 2 * -(-int(attack.gamma * x[0].numel()) // 2) + 2
+        assert int((d.abs() > 1e-6).sum(1).max()) <= budget
+
+
+def test_craft_batches_are_independent_and_empty_input_passes_through():
+    model, x, y = _correct(6)
+    whole = craft(Fgsm(0.05), model, x, y, batch_size=6)
+    assert torch.equal(craft(Fgsm(0.05), model, x, y, batch_size=4), whole)
+    assert torch.equal(whole, fgsm(model, x, y, eps=0.05))
+    empty = craft(Fgsm(0.05), model, x[:0], y[:0], batch_size=4)
+    assert empty.shape == (0, *x.shape[1:])
 
 
 def test_perturbation_norms_by_hand():

@@ -46,3 +46,16 @@ def test_attrs_round_trip_through_json_and_set_order():
 def test_missing_attrs_name_the_store():
     with pytest.raises(StoreError, match="features.zarr: not an attribute-chain store"):
         ChainLayout.from_attrs({"modes": []}, "features.zarr")
+
+
+def test_image_sets_clean_first_then_modes_by_eps():
+    layout = ChainLayout((ModelEntry("standard", None, "m.pt"),), MODES, (0.01, 0.06))
+    assert layout.image_sets() == [
+        "clean",
+        "untargeted/eps_0.01",
+        "untargeted/eps_0.06",
+        "targeted/eps_0.01",
+        "targeted/eps_0.06",
+    ]
+    sets = [f"standard/{rel}" for rel in layout.image_sets()[1:]]
+    assert sets == [p for *_, p in layout.adversarial_sets()]

@@ -274,7 +274,7 @@ def _stage(tmp_path: Path, root: Path, out: Path, monkeypatch) -> int:
     )
     monkeypatch.setattr(sys, "argv", ["dataset", "--params", str(params), "--out", str(out)])
     try:
-        stage.run(stage.main, stage.build)
+        stage.run(stage.STAGE, stage.main)
     except SystemExit as stop:
         return int(stop.code or 0)
     return 0

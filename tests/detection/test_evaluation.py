@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from advinterp.data.dataset import PartBoxes
 from advinterp.detection.attribute_rcnn import Detections
-from advinterp.detection.evaluation import evaluate_detections, greedy_match, interpolated_ap
+from advinterp.detection.evaluation import (
+    detection_summary,
+    evaluate_detections,
+    greedy_match,
+    interpolated_ap,
+    json_number,
+)
 
 
 def test_interpolated_ap_hand_computed():
@@ -39,19 +46,24 @@ def test_greedy_match_one_detection_per_ground_truth():
     assert greedy_match(det, np.ones(4), gt[:0], 0.5).tolist() == [-1] * 4
 
 
+# image 0: gt part 0 (attrs {0}) and part 1 (attrs {1, 2}); image 1: gt part 0 (attrs {0}).
+GT = PartBoxes(
+    offsets=np.array([0, 2, 3]),
+    xyxy=np.array([[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1], [0, 0, 0.4, 0.4]], np.float32),
+    part=np.array([0, 1, 0]),
+    attributes=np.array([[1, 0, 0], [0, 1, 1], [1, 0, 0]], np.uint8),
+)
+DET = Detections(
+    offsets=np.array([0, 2, 3]),
+    xyxy=np.array([[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1], [0.6, 0.6, 1, 1]], np.float32),
+    part=np.array([0, 0, 0]),  # second box has the wrong class; third misses
+    score=np.array([0.9, 0.8, 0.7], np.float32),
+    attribute_scores=np.array([[0.9, 0.6, 0.1], [0.1, 0.9, 0.9], [0.9, 0.1, 0.1]], np.float32),
+)
+
+
 def test_evaluate_detections_per_class_and_attributes():
-    # image 0: gt part 0 (attrs {0}) and part 1 (attrs {1, 2}); image 1: gt part 0 (attrs {0}).
-    gt_offsets = np.array([0, 2, 3])
-    gt_xyxy = np.array([[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1], [0, 0, 0.4, 0.4]], np.float32)
-    gt_part = np.array([0, 1, 0])
-    gt_attr = np.array([[1, 0, 0], [0, 1, 1], [1, 0, 0]], np.uint8)
-    det = Detections(
-        offsets=np.array([0, 2, 3]),
-        xyxy=np.array([[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1], [0.6, 0.6, 1, 1]], np.float32),
-        part=np.array([0, 0, 0]),  # second box has the wrong class; third misses
-        score=np.array([0.9, 0.8, 0.7], np.float32),
-        attribute_scores=np.array([[0.9, 0.6, 0.1], [0.1, 0.9, 0.9], [0.9, 0.1, 0.1]], np.float32),
-    )
+    gt_offsets, gt_xyxy, gt_part, gt_attr, det = GT.offsets, GT.xyxy, GT.part, GT.attributes, DET
     s = evaluate_detections(det, gt_offsets, gt_xyxy, gt_part, gt_attr, num_classes=2)
     # class 0: 2 gt; detections by score TP(0.9), FP(0.8), FP(0.7) -> AP = .5, recall .5
     assert s.ap[0] == pytest.approx(0.5) and s.recall[0] == pytest.approx(0.5)
@@ -62,3 +74,34 @@ def test_evaluate_detections_per_class_and_attributes():
     assert s.attribute_recall == pytest.approx(1.0)
     with pytest.raises(ValueError, match="ground truth for"):
         evaluate_detections(det, gt_offsets[:2], gt_xyxy, gt_part, gt_attr, 2)
+
+
+def test_json_number_turns_nan_into_none():
+    assert json_number(float("nan")) is None and json_number(None) is None
+    assert json_number(np.float32(0.25)) == 0.25 and type(json_number(np.float64(1))) is float
+
+
+def test_detection_summary_with_and_without_ground_truth():
+    s = detection_summary(DET, GT, num_classes=2)
+    # as above: class 0 AP .5, class 1 AP 0; recall .5 and 0; attributes P .5, R 1
+    assert s == pytest.approx(
+        {
+            "detections_per_image": 1.5,
+            "mAP": 0.25,
+            "mean_recall": 0.25,
+            "attribute_precision": 0.5,
+            "attribute_recall": 1.0,
+        }
+    )
+    assert detection_summary(DET, None, 2) == {"detections_per_image": 1.5}
+    # no hit at all: attribute precision has nothing to count -> None, not NaN
+    far = Detections(
+        offsets=np.array([0, 1, 1]),
+        xyxy=np.array([[0.9, 0.9, 1, 1]], np.float32),
+        part=np.array([0]),
+        score=np.array([0.5], np.float32),
+        attribute_scores=np.zeros((1, 3), np.float32),
+    )
+    s = detection_summary(far, GT, 2)
+    assert s["attribute_precision"] is None and s["attribute_recall"] is None
+    assert s["mAP"] == 0.0 and s["detections_per_image"] == 0.5

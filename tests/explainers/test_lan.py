@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from advinterp.errors import CheckpointError
 from advinterp.explainers.lan import (
     LAN_ARCHS,
     attention_masks,
@@ -15,6 +16,7 @@ from advinterp.explainers.lan import (
     lan_from_state,
     lan_objective,
     lan_state,
+    load_lan,
     sample_noise,
     train_lan,
 )
@@ -149,3 +151,17 @@ def test_checkpoint_roundtrip_and_agreement():
 
     agree = corrupted_agreement(Ones(), f1, x.numpy(), "uniform", torch.Generator(), 2, CPU)
     assert agree == 1.0
+
+
+def test_load_lan_roundtrip_and_refusals(tmp_path):
+    torch.manual_seed(0)
+    lan = build_lan("fc", SHAPE, HIDDEN["fc"])
+    torch.save(lan_state(lan, note="x"), tmp_path / "lan.pt")
+    back = load_lan(tmp_path / "lan.pt", CPU)
+    x = torch.rand(2, *SHAPE)
+    assert not back.training and torch.equal(lan(x), back(x))
+    torch.save({"format": "advinterp-classifier/1"}, tmp_path / "f1.pt")
+    with pytest.raises(CheckpointError, match="f1.pt: not a LAN checkpoint"):
+        load_lan(tmp_path / "f1.pt", CPU)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_lan(tmp_path / "missing.pt", CPU)

@@ -9,8 +9,13 @@ from lime.lime_image import LimeImageExplainer
 
 from advinterp.config.dataset import SyntheticConfig
 from advinterp.data.synthetic import generate
-from advinterp.explainers.lime_image import lime_classifier_fn, quickshift_segmenter
-from advinterp.explainers.suite import LimeSettings, explain_images, lime_seed
+from advinterp.explainers.lime_image import (
+    LimeSettings,
+    lime_classifier_fn,
+    lime_seed,
+    quickshift_segmenter,
+)
+from advinterp.explainers.suite import explain_images
 from advinterp.models.classifier import build_classifier
 
 pytestmark = pytest.mark.usefixtures("one_thread")

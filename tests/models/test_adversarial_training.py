@@ -1,17 +1,33 @@
-"""Eq. 2 adversarial training: the mix of losses, and robustness it buys."""
+"""Eq. 2 adversarial training: the mix of losses, the robustness it buys, the per-eps driver."""
 
 from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from advinterp.attacks.ifgsm import ifgsm
 from advinterp.attacks.pgd import pgd
-from advinterp.models.adversarial_training import adversarial_loss
-from tests.attacks.toy import clean_accuracy, held_out, standard_toy_model, train_toy
+from advinterp.data.batches import SplitBatches
+from advinterp.data.dataset import TEST, TRAIN, VAL
+from advinterp.models.adversarial_training import (
+    adversarial_loss,
+    robust_accuracy,
+    train_robust_models,
+)
+from advinterp.models.classifier import build_classifier
+from advinterp.models.training import SHUFFLE_BUFFER, accuracy, fit, make_optimizer
+from tests.attacks.toy import (
+    CLASSES,
+    clean_accuracy,
+    held_out,
+    standard_toy_model,
+    toy_images,
+    train_toy,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
@@ -72,3 +88,103 @@ def test_adversarial_training_raises_adversarial_accuracy():
     adv_std = clean_accuracy(standard, ifgsm(standard, x, y, eps=0.02, steps=10), y)
     adv_rob = clean_accuracy(robust, ifgsm(robust, x, y, eps=0.02, steps=10), y)
     assert adv_rob >= adv_std + 0.4, (adv_std, adv_rob)
+
+
+def test_robust_accuracy_at_eps_zero_is_clean_accuracy_and_is_seeded():
+    model = standard_toy_model()
+    x, y = held_out(24)
+    batches = [(x[s : s + 10].numpy(), y[s : s + 10].numpy()) for s in range(0, 24, 10)]
+    cpu = torch.device("cpu")
+    clean = accuracy(model, batches, cpu)
+    assert robust_accuracy(model, batches, eps=0.0, steps=2, device=cpu, seed=0) == clean
+    at = {"eps": 0.05, "steps": 2, "device": cpu, "seed": 4}
+    score = robust_accuracy(model, batches, **at)
+    assert score == robust_accuracy(model, batches, **at)
+    assert 0.0 <= score <= clean
+    # By hand: one generator seeded once draws the batches' random starts in turn.
+    g = torch.Generator().manual_seed(4)
+    correct = sum(
+        int(
+            (
+                model(
+                    pgd(
+                        model,
+                        torch.as_tensor(xb),
+                        torch.as_tensor(yb),
+                        eps=0.05,
+                        steps=2,
+                        generator=g,
+                    )
+                ).argmax(1)
+                == torch.as_tensor(yb)
+            ).sum()
+        )
+        for xb, yb in batches
+    )
+    assert score == correct / 24
+    assert robust_accuracy(model, [], **at) == 0.0
+
+
+def _split_batches(n: int = 24) -> SplitBatches:
+    x, y = toy_images(n, seed=5)
+    split = np.array([TRAIN] * 16 + [VAL] * 4 + [TEST] * 4, dtype=np.int8)
+    return SplitBatches(x, y, split, batch_size=8, chunk_size=8)
+
+
+def test_train_robust_models_seeds_each_model_as_documented():
+    data = _split_batches()
+    torch.manual_seed(0)
+    standard = build_classifier("tiny_resnet", CLASSES, (0.5,) * 3, (0.25,) * 3).eval()
+    loads = []
+
+    def load_standard():
+        loads.append(1)
+        return copy.deepcopy(standard)
+
+    x, y = held_out(8)
+    eval_set = [(x.numpy(), y.numpy())]
+    cpu = torch.device("cpu")
+    params = {"alpha": 0.5, "steps": 1, "step_size": None, "epochs": 1, "augment": True}
+    optimizer = {"name": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0}
+    result = train_robust_models(
+        load_standard,
+        data,
+        eval_set,
+        eps=(0.02, 0.05),
+        **params,
+        optimizer=optimizer,
+        eval_steps=2,
+        device=cpu,
+        seed=7,
+    )
+    assert len(loads) == 3  # the reference, then one fresh copy per eps
+    assert list(result.models) == ["at_0.02", "at_0.05"]
+    assert [(h["model"], h["train_eps"], h["epoch"]) for h in result.history] == [
+        ("at_0.02", 0.02, 1),
+        ("at_0.05", 0.05, 1),
+    ]
+    m = result.metrics["at_0.05"]
+    assert m["train_eps"] == 0.05
+    assert m["standard_clean_accuracy"] == accuracy(standard, eval_set, cpu)
+    assert m["adv_accuracy"] == robust_accuracy(
+        result.models["at_0.05"], eval_set, eps=0.05, steps=2, device=cpu, seed=7
+    )
+    # Model k = 1 by hand: shuffles from default_rng([seed, k]), one generator seeded
+    # seed + 1000 (k + 1) for augmentation and PGD.
+    rng = np.random.default_rng([7, 1])
+    generator = torch.Generator().manual_seed(7 + 2000)
+    model = copy.deepcopy(standard)
+    fit(
+        model,
+        lambda epoch: data.shuffled(rng, SHUFFLE_BUFFER),
+        lambda: data.ordered(data.monitor),
+        epochs=1,
+        steps_per_epoch=data.steps_per_epoch,
+        optimizer=make_optimizer(model, **optimizer),
+        device=cpu,
+        generator=generator,
+        augment=True,
+        loss_fn=adversarial_loss(eps=0.05, alpha=0.5, steps=1, generator=generator),
+    )
+    trained = result.models["at_0.05"].state_dict()
+    assert all(torch.equal(v, trained[k]) for k, v in model.state_dict().items())

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from advinterp.errors import CheckpointError
 from advinterp.models.mask_classifier import (
     MaskClassifier,
+    load_mask_classifier,
     mask_classifier_from_state,
     mask_classifier_state,
     predict_proba,
@@ -75,3 +77,17 @@ def test_checkpoint_roundtrip_and_probabilities():
     np.testing.assert_allclose(p.sum(1).numpy(), 1.0, atol=1e-6)
     with pytest.raises(ValueError, match="not a mask-classifier"):
         mask_classifier_from_state({"format": "nope"})
+
+
+def test_load_mask_classifier_roundtrip_and_refusals(tmp_path):
+    torch.manual_seed(0)
+    model = MaskClassifier(3).eval()
+    torch.save(mask_classifier_state(model), tmp_path / "f2.pt")
+    back = load_mask_classifier(tmp_path / "f2.pt", CPU)
+    x = torch.rand(2, 3, 16, 16)
+    assert not back.training and torch.equal(model(x), back(x))
+    torch.save({"format": "advinterp-lan/1"}, tmp_path / "lan.pt")
+    with pytest.raises(CheckpointError, match="lan.pt: not a mask-classifier checkpoint"):
+        load_mask_classifier(tmp_path / "lan.pt", CPU)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_mask_classifier(tmp_path / "missing.pt", CPU)

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from advinterp.config.igan import IganTrainConfig
+from advinterp.data.dataset import TEST, TRAIN, VAL
 from advinterp.errors import CheckpointError
 from advinterp.models.checkpoint import read_weights_file, save_classifier
 from advinterp.models.pooling_cnn import (
@@ -19,6 +21,8 @@ from advinterp.models.pooling_cnn import (
     layer_outputs,
     pool_inputs,
     pooling_cnn_from_checkpoint,
+    recipe_architecture,
+    train_classifier,
     train_pooling_cnn,
 )
 
@@ -130,3 +134,55 @@ def test_twins_start_from_the_same_weights_and_train_deterministically():
         torch.testing.assert_close(v1, v2, rtol=0, atol=0, msg=k)
     assert len(hist) == 1 and not one.training
     assert architecture_of(one)["pooling"] == "max"
+
+
+def test_recipe_architecture_matches_what_the_model_reports():
+    cfg = IganTrainConfig.model_validate(
+        {"classifier": {"pooling": "avg", "widths": [3, 4], "fc_width": 6, "input_size": 8}}
+    )
+    arch = recipe_architecture(cfg.classifier)
+    assert arch == {
+        "pooling": "avg",
+        "widths": [3, 4],
+        "fc_width": 6,
+        "input_size": 8,
+        "batch_norm": True,
+    }
+    torch.manual_seed(0)
+    model = build_pooling_cnn(arch.pop("pooling"), 3, MEAN, STD, **arch)
+    assert architecture_of(model) == recipe_architecture(cfg.classifier)
+
+
+@pytest.mark.parametrize("robust", [False, True])
+def test_train_classifier_is_train_pooling_cnn_with_the_recipe(robust):
+    """The recipe's optimizer, epochs, batch size, augmentation and (robust) PGD training
+    go to train_pooling_cnn; the train/val rows come from the split codes."""
+    torch.set_num_threads(1)
+    images = np.random.default_rng(1).uniform(0, 1, (20, 3, 16, 16)).astype(np.float32)
+    labels = np.arange(20) % 3
+    split = np.array([TRAIN] * 12 + [VAL] * 4 + [TEST] * 4, dtype=np.int8)
+    cfg = IganTrainConfig.model_validate(
+        {
+            "classifier": {
+                "epochs": 2,
+                "batch_size": 5,
+                "augment": False,
+                "optimizer": {"name": "sgd", "lr": 0.02, "momentum": 0.5, "weight_decay": 1e-3},
+            },
+            "adversarial": {"eps": 0.05, "alpha": 0.25, "steps": 2},
+        }
+    )
+    arch = {"widths": (3, 4), "fc_width": 6, "input_size": 8, "batch_norm": False}
+    got, hist = train_classifier(
+        cfg, "avg", arch, images, labels, split, 3, mean=MEAN, std=STD, chunk_size=8,
+        robust=robust, seed=2, device=torch.device("cpu"),
+    )  # fmt: skip
+    want, want_hist = train_pooling_cnn(
+        "avg", 3, arch, images, labels, np.arange(12), np.arange(12, 16),
+        mean=MEAN, std=STD, epochs=2, batch_size=5, lr=0.02, momentum=0.5,
+        weight_decay=1e-3, augment=False, chunk_size=8, seed=2, device=torch.device("cpu"),
+        adversarial={"eps": 0.05, "alpha": 0.25, "steps": 2, "step_size": None} if robust else None,
+    )  # fmt: skip
+    assert hist == want_hist and len(hist) == 2
+    for (k, v1), v2 in zip(got.state_dict().items(), want.state_dict().values(), strict=True):
+        torch.testing.assert_close(v1, v2, rtol=0, atol=0, msg=k)

@@ -9,7 +9,8 @@ from tests.stages.stage_world import World, make_world
 
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory) -> World:
-    """dataset -> train -> ... -> sje (and the other stages' inputs) on the tiny params,
-    built once by running the stages (tests/stages/stage_world.py)."""
+    """Every declared stage run once, in DAG order, on the tiny params
+    (tests/stages/stage_world.py). A stage that fails to build fails the tests that
+    need the world, with its stderr."""
     with make_world(tmp_path_factory.mktemp("tiny_world")) as world:
         yield world

@@ -1,4 +1,4 @@
-"""Attack to explain end to end: ``dvc repro a2e_robust`` in a scratch repository."""
+"""Attack to explain end to end: ``dvc repro a2e_explain a2e_robust`` in a scratch repository."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ def _ran(output: str) -> set[str]:
 
 
 @pytest.mark.slow
-def test_repro_a2e_robust_then_noop(pipeline_repo):
-    first = run([*DVC, "repro", "a2e_robust"], pipeline_repo)
-    assert {"adv_train", "a2e_explain", "a2e_robust"} <= _ran(first.stdout)
+def test_repro_a2e_then_noop(pipeline_repo):
+    # a2e_robust reads a2e_second's model, not a2e_explain's outputs: name both
+    first = run([*DVC, "repro", "a2e_explain", "a2e_robust"], pipeline_repo)
+    assert {"adv_train", "a2e_second", "a2e_explain", "a2e_robust"} <= _ran(first.stdout)
     params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())
     eta = params["a2e_explain"]["attack"]["eta"]
 
@@ -38,6 +39,9 @@ def test_repro_a2e_robust_then_noop(pipeline_repo):
     for probs in metrics["cross_model"]["perturbation_as_image"].values():
         assert all(0.0 <= v <= 1.0 for v in probs.values())
     assert metrics["models"]["second"]["arch"] == "tiny_vgg"
+    second = json.loads((pipeline_repo / "artifacts/a2e_second/metrics.json").read_text())
+    assert second["arch"] == "tiny_vgg"
+    assert second["test_accuracy"] == metrics["models"]["second"]["test_accuracy"]
     curves = (art / "curves.csv").read_text().splitlines()
     assert curves[0].startswith("iteration,standard,second") and len(curves) == 1 + 5
 
@@ -61,5 +65,5 @@ def test_repro_a2e_robust_then_noop(pipeline_repo):
     assert len(list(robust.glob("*.png"))) == 3
     assert not list(pipeline_repo.glob("**/.*.tmp-*")), "temporary outputs left behind"
 
-    second = run([*DVC, "repro", "a2e_robust"], pipeline_repo)
-    assert _ran(second.stdout) == set(), second.stdout
+    again = run([*DVC, "repro", "a2e_explain", "a2e_robust"], pipeline_repo)
+    assert _ran(again.stdout) == set(), again.stdout

@@ -7,9 +7,9 @@ arrays, which equations) is checked without running the attack chain.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -17,12 +17,15 @@ import pytest
 import yaml
 
 from advinterp.config.dataset import SyntheticConfig
-from advinterp.data.adversarial import ChainLayout, ModelEntry
+from advinterp.data.adversarial import MODES, ChainLayout, ModelEntry
 from advinterp.data.artifact import write_dataset
 from advinterp.data.synthetic import generate
 from advinterp.errors import ParamError
+from advinterp.grounding.experiment import CASES
+from advinterp.runtime import configure_threads, seed_everything
 from advinterp.store import create_group, open_store, write_array
 from stages import detect, distances, ground, train_detector
+from stages.stage import StageIO
 from tests.conftest import tiny_params
 
 EPS = (0.03, 0.06)
@@ -99,31 +102,36 @@ def chain(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-def _ns(**kw) -> argparse.Namespace:
-    return argparse.Namespace(**kw)
+def _run(stage: ModuleType, params: Path, **paths: Path) -> None:
+    """Run a stage's ``main`` in this process with ``paths`` for its flags, seeded and
+    threaded from ``base`` as :func:`stages.stage.run` does."""
+    decl = stage.STAGE
+    argv = ["--params", str(params), *decl.argv({k: str(v) for k, v in paths.items()})]
+    io = StageIO(decl, decl.parser().parse_args(argv))
+    seed_everything(io.base.seed)
+    configure_threads(io.base.num_threads)
+    stage.main(io)
 
 
 @pytest.fixture(scope="module")
 def detected(chain):
     r = chain["root"]
-    train_detector.main(
-        _ns(
-            params=chain["params"],
-            dataset=r / "dataset.zarr",
-            model=r / "det/detector.pt",
-            metrics=r / "det/metrics.json",
-            history=r / "det/history.csv",
-        )
+    _run(
+        train_detector,
+        chain["params"],
+        dataset=r / "dataset.zarr",
+        model=r / "det/detector.pt",
+        metrics=r / "det/metrics.json",
+        history=r / "det/history.csv",
     )
-    detect.main(
-        _ns(
-            params=chain["params"],
-            dataset=r / "dataset.zarr",
-            attack=r / "attack.zarr",
-            detector=r / "det/detector.pt",
-            out=r / "detect/detections.zarr",
-            metrics=r / "detect/metrics.json",
-        )
+    _run(
+        detect,
+        chain["params"],
+        dataset=r / "dataset.zarr",
+        attack=r / "attack.zarr",
+        detector=r / "det/detector.pt",
+        out=r / "detect/detections.zarr",
+        metrics=r / "detect/metrics.json",
     )
     return chain
 
@@ -167,31 +175,29 @@ def test_detect_rejects_eps_outside_the_grid(detected, tmp_path):
     p = tmp_path / "params.yaml"
     p.write_text(yaml.safe_dump(params))
     with pytest.raises(ParamError, match="detect.eps"):
-        detect.main(
-            _ns(
-                params=p,
-                dataset=r / "dataset.zarr",
-                attack=r / "attack.zarr",
-                detector=r / "det/detector.pt",
-                out=tmp_path / "d.zarr",
-                metrics=tmp_path / "m.json",
-            )
+        _run(
+            detect,
+            p,
+            dataset=r / "dataset.zarr",
+            attack=r / "attack.zarr",
+            detector=r / "det/detector.pt",
+            out=tmp_path / "d.zarr",
+            metrics=tmp_path / "m.json",
         )
 
 
 def test_ground_cases_figures_and_metrics(detected):
     r = detected["root"]
-    ground.main(
-        _ns(
-            params=detected["params"],
-            dataset=r / "dataset.zarr",
-            attack=r / "attack.zarr",
-            sje=r / "sje.zarr",
-            detections=r / "detect/detections.zarr",
-            figures=r / "ground",
-            metrics=r / "ground/metrics.json",
-            table=r / "ground/grounding.csv",
-        )
+    _run(
+        ground,
+        detected["params"],
+        dataset=r / "dataset.zarr",
+        attack=r / "attack.zarr",
+        sje=r / "sje.zarr",
+        detections=r / "detect/detections.zarr",
+        metrics=r / "ground/metrics.json",
+        table=r / "ground/grounding.csv",
+        **{f"figure_{case}": r / f"ground/figure6_{case}.png" for case in CASES},
     )
     m = json.loads((r / "ground/metrics.json").read_text())
     n, nf, nfa = detected["n"], detected["fooled"], detected["fooled_at"]
@@ -215,17 +221,16 @@ def test_ground_cases_figures_and_metrics(detected):
 def test_distances_metrics_plots_and_the_wrong_class(detected):
     r = detected["root"]
     out = r / "distances"
-    distances.main(
-        _ns(
-            params=detected["params"],
-            attack=r / "attack.zarr",
-            sje=r / "sje.zarr",
-            figures=out,
-            metrics=out / "metrics.json",
-            table=out / "distances.csv",
-            histograms=out / "histograms.csv",
-            curve=out / "closer_to_wrong.csv",
-        )
+    _run(
+        distances,
+        detected["params"],
+        attack=r / "attack.zarr",
+        sje=r / "sje.zarr",
+        metrics=out / "metrics.json",
+        table=out / "distances.csv",
+        histograms=out / "histograms.csv",
+        curve=out / "closer_to_wrong.csv",
+        **{f"figure_{mode}": out / f"figure5_{mode}.png" for mode in MODES},
     )
     m = json.loads((out / "metrics.json").read_text())
     nf, nfa = detected["fooled"], detected["fooled_at"]

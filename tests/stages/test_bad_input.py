@@ -4,13 +4,17 @@ Every case runs a stage's entry point in its own process, as ``python -m stages.
 would (through the fork server of :mod:`tests.stages.stage_runner`, which imports torch
 and friends once; one case runs a real ``python -m`` to show the two agree), with a
 params file and inputs built here: the session's tiny world (tests/stages/stage_world.py:
-a dataset store made by the ``dataset`` stage, the attribute chain and the other stages'
-outputs, all run on tiny params) and broken copies of those (an array removed, labels
-out of range, NaN features, an empty split, corrupt, unsafe or mismatched checkpoints).
+every declared stage run on tiny params, each output at its declared path) and broken
+copies of those (an array removed, labels out of range, NaN features, an empty split,
+corrupt, unsafe or mismatched checkpoints). A case names what it breaks by the stage and
+flag that write it (``MODEL`` = train's ``model``) and its stage receives the broken copy
+on whichever input flag declares that path; the outputs go to a scratch directory.
 
 Each case asserts what the pipeline promises (README, "What the pipeline guarantees"):
 exit code 2, exactly one ``ERROR`` line naming the file or the dotted param, no
-traceback, and no output (nor temporary sibling) in the output directory.
+traceback, and no output (nor temporary sibling) in the output directory. Besides the
+hand-written cases, every section each stage declares (``base``, configs, runtime) is
+removed from the params once: the stage must refuse to run without it.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ import torch
 import yaml
 import zarr
 
+from stages.__main__ import declarations
 from tests.conftest import ROOT, deep_update
-from tests.stages.stage_world import World, stage_argv, stage_inputs
+from tests.stages.stage_world import World, flag_argv, section_names
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +45,29 @@ def world(tiny_world: World) -> World:
 
 
 # ---------------------------------------------------------------------------------------
-# Ways to break an input: each returns (input name, broken copy made in the scratch dir).
-Break = Callable[[World, Path], tuple[str, Path]]
+# What the cases break, by the stage and flag that declare it.
+Artifact = tuple[str, str]
+DATASET: Artifact = ("dataset", "out")
+MODEL: Artifact = ("train", "model")
+ROBUST: Artifact = ("adv_train", "out")
+ATTACK: Artifact = ("attack", "out")
+ADV_FEATURES: Artifact = ("adv_features", "out")
+SJE: Artifact = ("sje", "out")
+LOCALIZED: Artifact = ("localized_attack", "out")
+EXPLANATIONS: Artifact = ("explain", "out")
+DETECTOR: Artifact = ("train_detector", "model")
+DETECTIONS: Artifact = ("detect", "out")
+LAN: Artifact = ("lan_train", "lan")
+MASKS: Artifact = ("lan_train", "masks")
+MASK_CLASSIFIER: Artifact = ("mask_classifier", "model")
+ADVERSARIAL: Artifact = ("lan_attacks", "out")
+IGAN_MODELS: Artifact = ("igan_train", "out")
+SECOND_MODEL: Artifact = ("a2e_second", "out")
+DVC_YAML: Artifact = ("report", "dvc_yaml")  # a source: the repository's file, copied in
+
+# Ways to break an input: each returns (the artifact it stands in for, or None when the
+# case passes it through params, and the broken copy made in the scratch dir).
+Break = Callable[[World, Path], tuple[Artifact | None, Path]]
 
 
 def _copy(src: Path, dst: Path) -> Path:
@@ -52,44 +78,45 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def drop(input_name: str, array: str) -> Break:
+def drop(art: Artifact, array: str) -> Break:
     """A copy of a store with one array (or group) removed."""
 
-    def make(world: World, tmp: Path) -> tuple[str, Path]:
-        src = world.input(input_name)
+    def make(world: World, tmp: Path) -> tuple[Artifact, Path]:
+        src = world.path(*art)
         dst = _copy(src, tmp / f"no_{array.replace('/', '_')}_{src.name}")
         shutil.rmtree(dst / array)
-        return input_name, dst
+        return art, dst
 
     return make
 
 
-def rewrite(input_name: str, array: str, fn: Callable[[np.ndarray], np.ndarray], tag: str) -> Break:
+def rewrite(art: Artifact, array: str, fn: Callable[[np.ndarray], np.ndarray], tag: str) -> Break:
     """A copy of a store with ``array`` replaced by ``fn(array)`` (same shape and dtype)."""
 
-    def make(world: World, tmp: Path) -> tuple[str, Path]:
-        src = world.input(input_name)
+    def make(world: World, tmp: Path) -> tuple[Artifact, Path]:
+        src = world.path(*art)
         dst = _copy(src, tmp / f"{tag}_{src.name}")
         arr = zarr.open_group(str(dst), mode="r+")[array]
         with np.errstate(all="ignore"):
             arr[...] = fn(arr[...]).astype(arr.dtype)
-        return input_name, dst
+        return art, dst
 
     return make
 
 
-def missing(input_name: str) -> Break:
-    def make(world: World, tmp: Path) -> tuple[str, Path]:
-        return input_name, tmp / f"absent_{world.inputs[input_name].name}"
+def missing(art: Artifact) -> Break:
+    def make(world: World, tmp: Path) -> tuple[Artifact, Path]:
+        return art, tmp / f"absent_{world.path(*art).name}"
 
     return make
 
 
-def replaced_by(input_name: str, other: str) -> Break:
-    """Another artifact given where ``input_name`` belongs (e.g. the dataset as masks)."""
+def replaced_by(art: Artifact, other: Artifact) -> Break:
+    """Another artifact given where ``art`` belongs (e.g. the dataset as masks)."""
 
-    def make(world: World, tmp: Path) -> tuple[str, Path]:
-        return input_name, _copy(world.input(other), tmp / f"a_{other}_{world.inputs[other].name}")
+    def make(world: World, tmp: Path) -> tuple[Artifact, Path]:
+        src = world.path(*other)
+        return art, _copy(src, tmp / f"a_{other[0]}_{src.name}")
 
     return make
 
@@ -115,16 +142,17 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-def checkpoint(kind: str, input_name: str = "model") -> Break:
-    """A bad weights file given as ``input_name``, made from the world's classifier:
-    ``corrupt`` bytes, ``truncated``, ``pickled`` code (a payload that would touch a
-    marker file), ``wrong_arch`` (weights of another architecture than the file claims),
-    ``torchvision_state_dict`` (a torchvision shufflenet's), ``other_classes`` (a valid classifier for
-    another class count)."""
+def checkpoint(kind: str, given_as: Artifact | None = MODEL) -> Break:
+    """A bad weights file, made from the world's classifier, given where ``given_as``
+    belongs (None: the case names it in params): ``corrupt`` bytes, ``truncated``,
+    ``pickled`` code (a payload that would touch a marker file), ``wrong_arch`` (weights
+    of another architecture than the file claims), ``torchvision_state_dict`` (a
+    torchvision shufflenet's), ``other_classes`` (a valid classifier for another class
+    count)."""
 
-    def make(world: World, tmp: Path) -> tuple[str, Path]:
+    def make(world: World, tmp: Path) -> tuple[Artifact | None, Path]:
         path = tmp / f"{kind}.pt"
-        model = world.input("model")
+        model = world.path(*MODEL)
         if kind == "corrupt":
             path.write_bytes(b"this is not a checkpoint\n" * 10)
         elif kind == "truncated":
@@ -151,7 +179,7 @@ def checkpoint(kind: str, input_name: str = "model") -> Break:
             save_classifier(path, other)
         else:
             raise ValueError(kind)
-        return input_name, path
+        return given_as, path
 
     return make
 
@@ -164,6 +192,7 @@ class Case:
     params: dict[str, Any] = field(default_factory=dict)
     breaks: tuple[Break, ...] = ()
     raw_params: str | None = None  # the params file's text instead of valid YAML
+    without: tuple[str, ...] = ()  # params sections removed
 
     @property
     def id(self) -> str:
@@ -175,8 +204,8 @@ def p(section: str, **values: Any) -> dict[str, Any]:
     return {section: values}
 
 
-NO_TEST = rewrite("dataset", "split", lambda a: np.where(a == 2, 0, a), "notest")
-BAD_LABELS = rewrite("dataset", "labels", lambda a: a + 7, "badlabels")
+NO_TEST = rewrite(DATASET, "split", lambda a: np.where(a == 2, 0, a), "notest")
+BAD_LABELS = rewrite(DATASET, "labels", lambda a: a + 7, "badlabels")
 
 CASES = [
     # --- dataset -------------------------------------------------------------------
@@ -197,20 +226,23 @@ CASES = [
     Case("dataset", "params_not_yaml", ("params.yaml", "not valid YAML"), raw_params="base: [1,\n"),
     # --- train ---------------------------------------------------------------------
     Case("train", "zero_epochs", ("train.epochs",), p("train", epochs=0)),
-    Case("train", "negative_lr", ("train.lr",), p("train", lr=-0.1)),
+    Case("train", "negative_lr", ("train.optimizer.lr",), p("train", optimizer={"lr": -0.1})),
     Case("train", "unknown_arch", ("train.arch", "resnet9000"), p("train", arch="resnet9000")),
-    Case("train", "unknown_optimizer", ("train.optimizer",), p("train", optimizer="lbfgs")),
-    Case("train", "missing_dataset", ("{tmp}",), breaks=(missing("dataset"),)),
     Case(
-        "train", "dataset_without_labels", ("{tmp}", "labels"), breaks=(drop("dataset", "labels"),)
+        "train",
+        "unknown_optimizer",
+        ("train.optimizer.name", "lbfgs"),
+        p("train", optimizer={"name": "lbfgs"}),
     ),
+    Case("train", "missing_dataset", ("{tmp}",), breaks=(missing(DATASET),)),
+    Case("train", "dataset_without_labels", ("{tmp}", "labels"), breaks=(drop(DATASET, "labels"),)),
     Case("train", "labels_out_of_range", ("{tmp}", "labels"), breaks=(BAD_LABELS,)),
     Case("train", "empty_test_split", ("{tmp}", "test split is empty"), breaks=(NO_TEST,)),
     Case(
         "train",
         "nan_class_attributes",
         ("{tmp}", "NaN"),
-        breaks=(rewrite("dataset", "class_attributes", lambda a: a * np.nan, "nanatt"),),
+        breaks=(rewrite(DATASET, "class_attributes", lambda a: a * np.nan, "nanatt"),),
     ),
     Case(
         "train",
@@ -223,38 +255,38 @@ CASES = [
         "weights_corrupt",
         ("train.weights", "corrupt.pt"),
         p("train", weights="{tmp}/corrupt.pt"),
-        (checkpoint("corrupt"),),
+        (checkpoint("corrupt", None),),
     ),
     Case(
         "train",
         "weights_truncated",
         ("truncated.pt",),
         p("train", weights="{tmp}/truncated.pt"),
-        (checkpoint("truncated"),),
+        (checkpoint("truncated", None),),
     ),
     Case(
         "train",
         "weights_pickled_code",
         ("pickled.pt", "refused"),
         p("train", weights="{tmp}/pickled.pt"),
-        (checkpoint("pickled"),),
+        (checkpoint("pickled", None),),
     ),
     Case(
         "train",
         "weights_wrong_arch",
         ("torchvision_state_dict.pt", "architecture"),
         p("train", weights="{tmp}/torchvision_state_dict.pt"),
-        (checkpoint("torchvision_state_dict"),),
+        (checkpoint("torchvision_state_dict", None),),
     ),
     # --- features ------------------------------------------------------------------
     Case("features", "zero_batch", ("features.batch_size",), p("features", batch_size=0)),
     Case("features", "unknown_executor", ("scale.executor",), p("scale", executor="spark")),
     Case("features", "zero_workers", ("scale.workers",), p("scale", workers=0)),
-    Case("features", "missing_images", ("{tmp}",), breaks=(missing("dataset"),)),
+    Case("features", "missing_images", ("{tmp}",), breaks=(missing(DATASET),)),
     Case(
-        "features", "store_without_images", ("{tmp}", "images"), breaks=(drop("dataset", "images"),)
+        "features", "store_without_images", ("{tmp}", "images"), breaks=(drop(DATASET, "images"),)
     ),
-    Case("features", "model_missing", ("{tmp}", "not found"), breaks=(missing("model"),)),
+    Case("features", "model_missing", ("{tmp}", "not found"), breaks=(missing(MODEL),)),
     Case("features", "model_corrupt", ("corrupt.pt",), breaks=(checkpoint("corrupt"),)),
     Case(
         "features", "model_pickled_code", ("pickled.pt", "refused"), breaks=(checkpoint("pickled"),)
@@ -265,12 +297,12 @@ CASES = [
     Case("adv_train", "negative_eps", ("adv_train.eps",), p("adv_train", eps=[-0.03])),
     Case("adv_train", "zero_steps", ("adv_train.steps",), p("adv_train", steps=0)),
     Case("adv_train", "alpha_out_of_range", ("adv_train.alpha",), p("adv_train", alpha=1.5)),
-    Case("adv_train", "missing_dataset", ("{tmp}",), breaks=(missing("dataset"),)),
+    Case("adv_train", "missing_dataset", ("{tmp}",), breaks=(missing(DATASET),)),
     Case(
         "adv_train",
         "negative_labels",
         ("{tmp}", "labels"),
-        breaks=(rewrite("dataset", "labels", lambda a: -1 - a, "neglabels"),),
+        breaks=(rewrite(DATASET, "labels", lambda a: -1 - a, "neglabels"),),
     ),
     Case("adv_train", "model_corrupt", ("corrupt.pt",), breaks=(checkpoint("corrupt"),)),
     Case(
@@ -284,13 +316,13 @@ CASES = [
     Case("attack", "eps_above_one", ("attack.eps",), p("attack", eps=[0.02, 1.5])),
     Case("attack", "zero_steps", ("attack.steps",), p("attack", steps=0)),
     Case("attack", "zero_step_size", ("attack.step_size",), p("attack", step_size=0.0)),
-    Case("attack", "missing_dataset", ("{tmp}",), breaks=(missing("dataset"),)),
-    Case("attack", "missing_robust_dir", ("{tmp}",), breaks=(missing("robust"),)),
+    Case("attack", "missing_dataset", ("{tmp}",), breaks=(missing(DATASET),)),
+    Case("attack", "missing_robust_dir", ("{tmp}",), breaks=(missing(ROBUST),)),
     Case(
         "attack",
         "empty_test_split",
         ("{tmp}", "test split is empty"),
-        breaks=(rewrite("dataset", "split", lambda a: np.where(a == 2, 1, a), "notest"),),
+        breaks=(rewrite(DATASET, "split", lambda a: np.where(a == 2, 1, a), "notest"),),
     ),
     Case(
         "attack", "model_pickled_code", ("pickled.pt", "refused"), breaks=(checkpoint("pickled"),)
@@ -303,74 +335,72 @@ CASES = [
     ),
     # --- adv_features --------------------------------------------------------------
     Case("adv_features", "zero_batch", ("features.batch_size",), p("features", batch_size=0)),
-    Case("adv_features", "missing_attack", ("{tmp}",), breaks=(missing("attack"),)),
+    Case("adv_features", "missing_attack", ("{tmp}",), breaks=(missing(ATTACK),)),
     Case(
         "adv_features",
         "attack_without_images",
         ("{tmp}", "standard/targeted/eps_0.06/images"),
-        breaks=(drop("attack", "standard/targeted/eps_0.06/images"),),
+        breaks=(drop(ATTACK, "standard/targeted/eps_0.06/images"),),
     ),
     Case("adv_features", "model_truncated", ("truncated.pt",), breaks=(checkpoint("truncated"),)),
     # --- sje -----------------------------------------------------------------------
     Case("sje", "zero_lr", ("sje.lr",), p("sje", lr=0.0)),
     Case("sje", "unknown_feature_norm", ("sje.feature_norm",), p("sje", feature_norm="l3")),
     Case("sje", "zero_epochs", ("sje.epochs",), p("sje", epochs=0)),
-    Case("sje", "missing_features", ("{tmp}",), breaks=(missing("adv_features"),)),
+    Case("sje", "missing_features", ("{tmp}",), breaks=(missing(ADV_FEATURES),)),
     Case(
         "sje",
         "features_without_clean",
         ("{tmp}", "standard/clean/features"),
-        breaks=(drop("adv_features", "standard/clean/features"),),
+        breaks=(drop(ADV_FEATURES, "standard/clean/features"),),
     ),
     Case(
         "sje",
         "nan_features",
         ("{tmp}", "standard/clean/features", "NaN"),
-        breaks=(rewrite("adv_features", "standard/clean/features", nan_row, "nanfeat"),),
+        breaks=(rewrite(ADV_FEATURES, "standard/clean/features", nan_row, "nanfeat"),),
     ),
     Case(
         "sje",
         "inf_adversarial_features",
         ("{tmp}", "at_0.06/targeted/eps_0.06/features", "NaN or inf"),
         breaks=(
-            rewrite(
-                "adv_features", "at_0.06/targeted/eps_0.06/features", inf_above_mean, "inffeat"
-            ),
+            rewrite(ADV_FEATURES, "at_0.06/targeted/eps_0.06/features", inf_above_mean, "inffeat"),
         ),
     ),
     Case(
         "sje",
         "inf_class_attributes",
         ("{tmp}", "NaN or inf"),
-        breaks=(rewrite("dataset", "class_attributes", lambda a: a / (a > 0.5), "infatt"),),
+        breaks=(rewrite(DATASET, "class_attributes", lambda a: a / (a > 0.5), "infatt"),),
     ),
     Case(
         "sje",
         "empty_train_split",
         ("{tmp}", "train split is empty"),
-        breaks=(rewrite("dataset", "split", lambda a: np.where(a == 0, 1, a), "notrain"),),
+        breaks=(rewrite(DATASET, "split", lambda a: np.where(a == 0, 1, a), "notrain"),),
     ),
     # --- accuracy ------------------------------------------------------------------
-    Case("accuracy", "zero_dpi", ("accuracy.dpi",), p("accuracy", dpi=0)),
-    Case("accuracy", "missing_sje", ("{tmp}",), breaks=(missing("sje"),)),
+    Case("accuracy", "zero_dpi", ("accuracy.figure.dpi",), p("accuracy", figure={"dpi": 0})),
+    Case("accuracy", "missing_sje", ("{tmp}",), breaks=(missing(SJE),)),
     Case(
         "accuracy",
         "sje_without_predictions",
         ("{tmp}", "standard/clean/pred"),
-        breaks=(drop("sje", "standard/clean/pred"),),
+        breaks=(drop(SJE, "standard/clean/pred"),),
     ),
     Case(
         "accuracy",
         "features_without_logits",
         ("{tmp}", "at_0.06/untargeted/eps_0.06/logits"),
-        breaks=(drop("adv_features", "at_0.06/untargeted/eps_0.06/logits"),),
+        breaks=(drop(ADV_FEATURES, "at_0.06/untargeted/eps_0.06/logits"),),
     ),
     Case(
         "accuracy",
         "nan_logits",
         ("{tmp}", "NaN"),
         breaks=(
-            rewrite("adv_features", "standard/untargeted/eps_0.06/logits", nan_row, "nanlogits"),
+            rewrite(ADV_FEATURES, "standard/untargeted/eps_0.06/logits", nan_row, "nanlogits"),
         ),
     ),
     # --- localized_attack ----------------------------------------------------------
@@ -392,7 +422,7 @@ CASES = [
         ("localized_attack.target",),
         p("localized_attack", target=99),
     ),
-    Case("localized_attack", "missing_dataset", ("{tmp}",), breaks=(missing("dataset"),)),
+    Case("localized_attack", "missing_dataset", ("{tmp}",), breaks=(missing(DATASET),)),
     Case("localized_attack", "labels_out_of_range", ("{tmp}", "labels"), breaks=(BAD_LABELS,)),
     Case(
         "localized_attack",
@@ -420,12 +450,12 @@ CASES = [
         p("explain", ifgsm_mode="sideways"),
     ),
     Case("explain", "eps_not_attacked", ("explain.ifgsm_eps",), p("explain", ifgsm_eps=0.03)),
-    Case("explain", "missing_localized", ("{tmp}",), breaks=(missing("localized"),)),
+    Case("explain", "missing_localized", ("{tmp}",), breaks=(missing(LOCALIZED),)),
     Case(
         "explain",
         "localized_without_regions",
         ("{tmp}", "region"),
-        breaks=(drop("localized", "region"),),
+        breaks=(drop(LOCALIZED, "region"),),
     ),
     Case("explain", "model_corrupt", ("corrupt.pt",), breaks=(checkpoint("corrupt"),)),
     # --- explain_eval --------------------------------------------------------------
@@ -441,18 +471,18 @@ CASES = [
         ("explain_eval.max_superpixels", "explain.lime_top"),
         p("explain_eval", max_superpixels=50),
     ),
-    Case("explain_eval", "missing_explanations", ("{tmp}",), breaks=(missing("explanations"),)),
+    Case("explain_eval", "missing_explanations", ("{tmp}",), breaks=(missing(EXPLANATIONS),)),
     Case(
         "explain_eval",
         "explanations_without_lime",
         ("{tmp}", "localized/lime_top"),
-        breaks=(drop("explanations", "localized/lime_top"),),
+        breaks=(drop(EXPLANATIONS, "localized/lime_top"),),
     ),
     Case(
         "explain_eval",
         "nan_saliency",
         ("{tmp}", "localized/saliency", "NaN"),
-        breaks=(rewrite("explanations", "localized/saliency", nan_row, "nansal"),),
+        breaks=(rewrite(EXPLANATIONS, "localized/saliency", nan_row, "nansal"),),
     ),
     # --- train_detector ------------------------------------------------------------
     Case(
@@ -473,18 +503,18 @@ CASES = [
         ("train_detector.iou_thresh",),
         p("train_detector", iou_thresh=1.5),
     ),
-    Case("train_detector", "missing_dataset", ("{tmp}",), breaks=(missing("dataset"),)),
+    Case("train_detector", "missing_dataset", ("{tmp}",), breaks=(missing(DATASET),)),
     Case(
         "train_detector",
         "dataset_without_boxes",
         ("{tmp}", "part boxes"),
-        breaks=(drop("dataset", "box_offsets"),),
+        breaks=(drop(DATASET, "box_offsets"),),
     ),
     Case(
         "train_detector",
         "dataset_with_half_boxes",
         ("{tmp}", "box_xyxy"),
-        breaks=(drop("dataset", "box_xyxy"),),
+        breaks=(drop(DATASET, "box_xyxy"),),
     ),
     Case(
         "train_detector",
@@ -497,88 +527,86 @@ CASES = [
         "weights_pickled_code",
         ("pickled.pt", "refused"),
         p("train_detector", weights="{tmp}/pickled.pt"),
-        (checkpoint("pickled"),),
+        (checkpoint("pickled", None),),
     ),
     Case(
         "train_detector",
         "weights_of_a_classifier",
         ("model.pt", "detector"),
         p("train_detector", weights="{tmp}/model.pt"),
-        (lambda w, t: ("classifier", _copy(w.input("model"), t / "model.pt")),),
+        (lambda w, t: (None, _copy(w.path(*MODEL), t / "model.pt")),),
     ),
     # --- detect --------------------------------------------------------------------
     Case("detect", "eps_above_one", ("detect.eps",), p("detect", eps=2.0)),
     Case("detect", "eps_not_attacked", ("detect.eps",), p("detect", eps=0.03)),
     Case("detect", "unknown_at_model", ("detect.at_model",), p("detect", at_model="at_0.5")),
-    Case("detect", "missing_detector", ("{tmp}", "not found"), breaks=(missing("detector"),)),
-    Case(
-        "detect", "detector_corrupt", ("corrupt.pt",), breaks=(checkpoint("corrupt", "detector"),)
-    ),
+    Case("detect", "missing_detector", ("{tmp}", "not found"), breaks=(missing(DETECTOR),)),
+    Case("detect", "detector_corrupt", ("corrupt.pt",), breaks=(checkpoint("corrupt", DETECTOR),)),
     Case(
         "detect",
         "classifier_as_detector",
         ("{tmp}", "detector"),
-        breaks=(replaced_by("detector", "model"),),
+        breaks=(replaced_by(DETECTOR, MODEL),),
     ),
     Case(
         "detect",
         "attack_without_images",
         ("{tmp}", "at_0.06/targeted/eps_0.06/images"),
-        breaks=(drop("attack", "at_0.06/targeted/eps_0.06/images"),),
+        breaks=(drop(ATTACK, "at_0.06/targeted/eps_0.06/images"),),
     ),
     # --- ground --------------------------------------------------------------------
     Case("ground", "top_k_above_attributes", ("ground.top_k",), p("ground", top_k=1000)),
     Case("ground", "unknown_classifier", ("ground.classifier",), p("ground", classifier="knn")),
     Case("ground", "zero_top_k", ("ground.top_k",), p("ground", top_k=0)),
-    Case("ground", "missing_detections", ("{tmp}",), breaks=(missing("detections"),)),
+    Case("ground", "missing_detections", ("{tmp}",), breaks=(missing(DETECTIONS),)),
     Case(
         "ground",
         "detections_without_clean",
         ("{tmp}", "clean"),
-        breaks=(drop("detections", "clean"),),
+        breaks=(drop(DETECTIONS, "clean"),),
     ),
     Case(
         "ground",
         "sje_without_at_attributes",
         ("{tmp}", "at_0.06/untargeted/eps_0.06/attributes"),
-        breaks=(drop("sje", "at_0.06/untargeted/eps_0.06/attributes"),),
+        breaks=(drop(SJE, "at_0.06/untargeted/eps_0.06/attributes"),),
     ),
     Case(
         "ground",
         "nan_attributes",
         ("{tmp}", "NaN"),
-        breaks=(rewrite("sje", "standard/targeted/eps_0.06/attributes", nan_row, "nanattr"),),
+        breaks=(rewrite(SJE, "standard/targeted/eps_0.06/attributes", nan_row, "nanattr"),),
     ),
     # --- distances -----------------------------------------------------------------
     Case("distances", "eps_not_attacked", ("distances.eps",), p("distances", eps=0.03)),
     Case("distances", "zero_fraction", ("distances.fraction",), p("distances", fraction=0.0)),
     Case("distances", "one_bin", ("distances.bins",), p("distances", bins=1)),
     Case("distances", "unknown_scope", ("distances.scope",), p("distances", scope="local")),
-    Case("distances", "missing_sje", ("{tmp}",), breaks=(missing("sje"),)),
+    Case("distances", "missing_sje", ("{tmp}",), breaks=(missing(SJE),)),
     Case(
         "distances",
         "sje_without_targeted_attributes",
         ("{tmp}", "at_0.06/targeted/eps_0.06/attributes"),
-        breaks=(drop("sje", "at_0.06/targeted/eps_0.06/attributes"),),
+        breaks=(drop(SJE, "at_0.06/targeted/eps_0.06/attributes"),),
     ),
     Case(
         "distances",
         "nan_attributes",
         ("{tmp}", "NaN"),
-        breaks=(rewrite("sje", "at_0.06/targeted/eps_0.06/attributes", nan_row, "nanattr"),),
+        breaks=(rewrite(SJE, "at_0.06/targeted/eps_0.06/attributes", nan_row, "nanattr"),),
     ),
     # --- report --------------------------------------------------------------------
-    Case("report", "missing_dvc_yaml", ("{tmp}",), breaks=(missing("dvc_yaml"),)),
+    Case("report", "missing_dvc_yaml", ("{tmp}",), breaks=(missing(DVC_YAML),)),
     Case(
         "report",
         "dvc_yaml_not_yaml",
         ("{tmp}",),
-        breaks=(lambda w, t: ("dvc_yaml", _write(t / "dvc.yaml", "stages: [unclosed\n")),),
+        breaks=(lambda w, t: (DVC_YAML, _write(t / "dvc.yaml", "stages: [unclosed\n")),),
     ),
     # --- the LAN stages (Nguyen et al.) --------------------------------------------
     Case("lan_train", "zero_beta", ("lan_train.beta",), p("lan_train", beta=0.0)),
     Case("lan_train", "unknown_noise", ("lan_train.noise",), p("lan_train", noise="pink")),
-    Case("lan_train", "missing_dataset", ("{tmp}",), breaks=(missing("dataset"),)),
+    Case("lan_train", "missing_dataset", ("{tmp}",), breaks=(missing(DATASET),)),
     Case("lan_train", "empty_test_split", ("{tmp}", "test split is empty"), breaks=(NO_TEST,)),
     Case(
         "lan_train",
@@ -598,12 +626,12 @@ CASES = [
         ("mask_classifier.dropout",),
         p("mask_classifier", dropout=1.0),
     ),
-    Case("mask_classifier", "missing_masks", ("{tmp}",), breaks=(missing("masks"),)),
+    Case("mask_classifier", "missing_masks", ("{tmp}",), breaks=(missing(MASKS),)),
     Case(
         "mask_classifier",
         "dataset_given_as_masks",
         ("{tmp}", "masks"),
-        breaks=(replaced_by("masks", "dataset"),),
+        breaks=(replaced_by(MASKS, DATASET),),
     ),
     Case("mask_classifier", "labels_out_of_range", ("{tmp}", "labels"), breaks=(BAD_LABELS,)),
     Case(
@@ -627,7 +655,7 @@ CASES = [
         ("lan_attacks.transfer.arch", "resnet9000"),
         p("lan_attacks", transfer={"arch": "resnet9000"}),
     ),
-    Case("lan_attacks", "missing_dataset", ("{tmp}",), breaks=(missing("dataset"),)),
+    Case("lan_attacks", "missing_dataset", ("{tmp}",), breaks=(missing(DATASET),)),
     Case(
         "lan_attacks",
         "model_of_other_classes",
@@ -635,22 +663,42 @@ CASES = [
         breaks=(checkpoint("other_classes"),),
     ),
     Case("lan_detect", "zero_batch", ("lan_detect.batch_size",), p("lan_detect", batch_size=0)),
-    Case("lan_detect", "missing_lan", ("{tmp}", "not found"), breaks=(missing("lan"),)),
-    Case("lan_detect", "lan_corrupt", ("corrupt.pt",), breaks=(checkpoint("corrupt", "lan"),)),
+    Case("lan_detect", "missing_lan", ("{tmp}", "not found"), breaks=(missing(LAN),)),
+    Case("lan_detect", "lan_corrupt", ("corrupt.pt",), breaks=(checkpoint("corrupt", LAN),)),
     Case(
         "lan_detect",
         "classifier_as_lan",
         ("{tmp}",),
-        breaks=(replaced_by("lan", "model"),),
+        breaks=(replaced_by(LAN, MODEL),),
     ),
     Case(
         "lan_detect",
         "mask_classifier_pickled_code",
         ("pickled.pt", "refused"),
-        breaks=(checkpoint("pickled", "mask_classifier"),),
+        breaks=(checkpoint("pickled", MASK_CLASSIFIER),),
     ),
-    Case("lan_detect", "missing_adversarial", ("{tmp}",), breaks=(missing("adversarial"),)),
+    Case("lan_detect", "missing_adversarial", ("{tmp}",), breaks=(missing(ADVERSARIAL),)),
     # --- attack to explain (Jalwana et al.) -----------------------------------------
+    Case("a2e_second", "zero_epochs", ("a2e_second.epochs",), p("a2e_second", epochs=0)),
+    Case(
+        "a2e_second",
+        "unknown_arch",
+        ("a2e_second.arch", "resnet9000"),
+        p("a2e_second", arch="resnet9000"),
+    ),
+    Case(
+        "a2e_second",
+        "negative_lr",
+        ("a2e_second.optimizer.lr",),
+        p("a2e_second", optimizer={"lr": -0.1}),
+    ),
+    Case("a2e_second", "missing_dataset", ("{tmp}",), breaks=(missing(DATASET),)),
+    Case(
+        "a2e_second",
+        "model_of_other_classes",
+        ("other_classes.pt", "classes"),
+        breaks=(checkpoint("other_classes"),),
+    ),
     Case(
         "a2e_explain",
         "target_not_a_class",
@@ -669,7 +717,13 @@ CASES = [
         ("a2e_explain.attack.gamma",),
         p("a2e_explain", attack={"eta": 8.0, "gamma": 1.5}),
     ),
-    Case("a2e_explain", "missing_dataset", ("{tmp}",), breaks=(missing("dataset"),)),
+    Case("a2e_explain", "missing_dataset", ("{tmp}",), breaks=(missing(DATASET),)),
+    Case(
+        "a2e_explain",
+        "second_model_corrupt",
+        ("corrupt.pt",),
+        breaks=(checkpoint("corrupt", SECOND_MODEL),),
+    ),
     Case(
         "a2e_explain",
         "model_of_other_classes",
@@ -685,7 +739,13 @@ CASES = [
     Case(
         "a2e_robust", "target_not_a_class", ("a2e_robust.targets",), p("a2e_robust", targets=[99])
     ),
-    Case("a2e_robust", "missing_robust_dir", ("{tmp}",), breaks=(missing("robust"),)),
+    Case("a2e_robust", "missing_robust_dir", ("{tmp}",), breaks=(missing(ROBUST),)),
+    Case(
+        "a2e_robust",
+        "second_model_pickled_code",
+        ("pickled.pt", "refused"),
+        breaks=(checkpoint("pickled", SECOND_MODEL),),
+    ),
     Case("a2e_robust", "model_corrupt", ("corrupt.pt",), breaks=(checkpoint("corrupt"),)),
     # --- InterpretGAN and the pooling study (Zheng et al.) ----------------------------
     Case(
@@ -700,12 +760,10 @@ CASES = [
         ("igan_train.adversarial.eps",),
         p("igan_train", adversarial={"eps": 2.0}),
     ),
-    Case("igan_train", "missing_dataset", ("{tmp}",), breaks=(missing("dataset"),)),
+    Case("igan_train", "missing_dataset", ("{tmp}",), breaks=(missing(DATASET),)),
     Case("igan_train", "labels_out_of_range", ("{tmp}", "labels"), breaks=(BAD_LABELS,)),
     Case("igan_explain", "zero_steps", ("igan_explain.steps",), p("igan_explain", steps=0)),
-    Case(
-        "igan_explain", "missing_models", ("{tmp}", "not found"), breaks=(missing("igan_models"),)
-    ),
+    Case("igan_explain", "missing_models", ("{tmp}", "not found"), breaks=(missing(IGAN_MODELS),)),
     Case(
         "igan_vulnerability",
         "negative_eps",
@@ -716,7 +774,7 @@ CASES = [
         "igan_vulnerability",
         "missing_models",
         ("{tmp}", "not found"),
-        breaks=(missing("igan_models"),),
+        breaks=(missing(IGAN_MODELS),),
     ),
     Case(
         "pooling_study",
@@ -725,10 +783,25 @@ CASES = [
         p("pooling_study", pgd_steps=[0, 40]),
     ),
     Case("pooling_study", "eps_above_one", ("pooling_study.eps",), p("pooling_study", eps=1.5)),
-    Case(
-        "pooling_study", "missing_models", ("{tmp}", "not found"), breaks=(missing("igan_models"),)
-    ),
+    Case("pooling_study", "missing_models", ("{tmp}", "not found"), breaks=(missing(IGAN_MODELS),)),
 ]
+
+
+def section_cases() -> list[Case]:
+    """Every section each declared stage reads, removed once: the error names it."""
+    return [
+        Case(
+            s.name,
+            f"no_{name}_section",
+            ("params.yaml", f"section '{name}' is missing"),
+            without=(name,),
+        )
+        for s in declarations()
+        for name in section_names(s)
+    ]
+
+
+ALL_CASES = CASES + section_cases()
 
 
 def _write(path: Path, text: str) -> Path:
@@ -745,28 +818,38 @@ def _left_in(path: Path) -> list[Path]:
 
 
 def prepare(world: World, case: Case, tmp: Path) -> tuple[list[str], list[Path]]:
-    """Broken inputs and params of ``case`` in ``tmp``; returns (argv, broken paths)."""
+    """Broken inputs and params of ``case`` in ``tmp``; returns (argv, broken paths).
+
+    The stage gets the world's file for each input and source it declares, or the broken
+    copy where a break stands in for it, and writes each output to ``tmp/out/<flag>``.
+    """
+    stage = world.stage(case.stage)
     broken = tmp / "in"
     broken.mkdir()
-    (tmp / "out").mkdir()
-    inputs = dict(world.inputs)
+    out = tmp / "out"
+    out.mkdir()
+    replaced: dict[Path, Path] = {}
     made = []
     for make in case.breaks:
-        name, path = make(world, broken)
-        inputs[name] = path
+        art, path = make(world, broken)
+        if art is not None:
+            replaced[world.path(*art)] = path
         made.append(path)
-    for name in stage_inputs(case.stage):
-        if inputs[name] == world.inputs[name]:
-            world.input(name)  # skips the case when this input could not be built
+    paths: dict[str, Path] = {}
+    for flag in [*stage.inputs, *stage.sources]:
+        paths[flag] = replaced.pop(world.path(stage.name, flag), world.path(stage.name, flag))
+    assert not replaced, f"{case.id}: {case.stage} reads none of {sorted(map(str, replaced))}"
+    for flag, o in stage.outputs.items():
+        paths[flag] = out / (flag + Path(o.path).suffix)
     overrides = yaml.safe_load(yaml.safe_dump(case.params).replace("{tmp}", str(broken)))
+    params = deep_update(world.params, overrides)
+    for name in case.without:
+        del params[name]
     params_file = tmp / "params.yaml"
     params_file.write_text(
-        case.raw_params
-        if case.raw_params is not None
-        else yaml.safe_dump(deep_update(world.params, overrides), sort_keys=False)
+        case.raw_params if case.raw_params is not None else yaml.safe_dump(params, sort_keys=False)
     )
-    argv = ["--params", str(params_file), *stage_argv(case.stage, inputs, tmp / "out")]
-    return argv, made
+    return ["--params", str(params_file), *flag_argv(stage, paths)], made
 
 
 def check_outcome(case: Case, tmp: Path, made: list[Path], code: int, stderr: str) -> str:
@@ -786,7 +869,13 @@ def check_outcome(case: Case, tmp: Path, made: list[Path], code: int, stderr: st
     return errors[0]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_every_declared_stage_has_cases():
+    """A new stage gets bad-input cases of its own, beyond the generated missing sections."""
+    covered = {c.stage for c in CASES}
+    assert [s.name for s in declarations() if s.name not in covered] == []
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
 def test_bad_input_gives_one_clear_error_and_no_output(world, case, tmp_path):
     argv, made = prepare(world, case, tmp_path)
     code, _, stderr = world.runner.run(case.stage, argv, tmp_path)

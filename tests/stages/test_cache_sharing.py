@@ -9,9 +9,12 @@ import sys
 import pytest
 
 from tests.conftest import run
+from tests.stages.stage_world import declared
 
 DVC = [sys.executable, "-m", "dvc"]
 TARGETS = ["features"]  # dataset -> train -> features: every kind of output (zarr dirs, .pt, json)
+DATASET = declared("dataset").outputs["out"].path
+TRAIN_METRICS = declared("train").outputs["metrics"].path
 
 
 def _ran(output: str) -> list[str]:
@@ -27,15 +30,15 @@ def test_push_in_clone_a_pull_in_clone_b_reruns_nothing(pipeline_repo, tmp_path)
     run(["git", "add", "-A"], a)
     run(["git", "commit", "-qm", "results"], a)
     run([*DVC, "push"], a)
-    metrics_a = json.loads((a / "artifacts/train/metrics.json").read_text())
+    metrics_a = json.loads((a / TRAIN_METRICS).read_text())
 
     b = tmp_path / "clone-b"
     subprocess.run(["git", "clone", "-q", str(a), str(b)], check=True)
-    assert not (b / "data/dataset.zarr").exists()
+    assert not (b / DATASET).exists()
     run([*DVC, "pull", "--with-deps", *TARGETS], b)
-    assert (b / "data/dataset.zarr").is_dir()
+    assert (b / DATASET).is_dir()
     status = run([*DVC, "status", *TARGETS], b)
     assert "up to date" in status.stdout, status.stdout
     again = run([*DVC, "repro", *TARGETS], b)
     assert _ran(again.stdout) == [], again.stdout
-    assert json.loads((b / "artifacts/train/metrics.json").read_text()) == metrics_a
+    assert json.loads((b / TRAIN_METRICS).read_text()) == metrics_a

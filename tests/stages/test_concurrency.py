@@ -21,6 +21,7 @@ from advinterp.data.artifact import open_dataset, read_index
 from advinterp.models.checkpoint import load_classifier
 from flows.pipeline import StageFailedError, pipeline
 from tests.conftest import pipeline_env, run
+from tests.stages.stage_world import declared
 
 DVC = [sys.executable, "-m", "dvc"]
 # DVC's words: the workspace lock (dvc/lock.py) or an output's read/write lock (dvc/rwlock.py).
@@ -38,8 +39,9 @@ def assert_intact(repo: Path) -> None:
     assert "up to date" in run([*DVC, "status", "train"], repo).stdout
     again = run([*DVC, "repro", "train"], repo)
     assert "Running stage" not in again.stdout, again.stdout
-    index = read_index(open_dataset(repo / "data/dataset.zarr"))
-    assert load_classifier(repo / "artifacts/train/model.pt").num_classes == len(index.class_names)
+    index = read_index(open_dataset(repo / declared("dataset").outputs["out"].path))
+    model = load_classifier(repo / declared("train").outputs["model"].path)
+    assert model.num_classes == len(index.class_names)
 
 
 @pytest.mark.slow

@@ -2,14 +2,16 @@
 
 Two tiny worlds are built by the stages themselves (tests/stages/stage_world.py) in two
 directories, each by its own fresh interpreter (two :class:`StageRunner` servers, so
-nothing is shared between the runs, not even Python's hash seed), with relative paths so
-that provenance attrs match too. One is the session's world the bad-input tests use. Then, stage by stage:
+nothing is shared between the runs, not even Python's hash seed), every stage with its
+declared relative paths so that provenance attrs match too. One is the session's world
+the bad-input tests use. Then, stage by stage, for every output it declares:
 
 * every zarr array of every output store is bitwise identical (``tobytes``), and so
   are the stores' attrs;
 * every checkpoint holds equal tensors (``torch.equal``) and equal metadata;
-* every CSV table is byte-identical, every metrics JSON equal but for wall-clock
-  timings (keys ending in ``seconds``).
+* every CSV table and PNG figure is byte-identical, every metrics JSON equal but for
+  wall-clock timings (keys ending in ``seconds``), and so is the report's HTML page;
+* an output of any other kind is a failure until this test knows how to compare it.
 
 This holds with ``base.num_threads: 1`` (the tiny params) on CPU. The README states where
 it cannot hold (multi-threaded CPU reductions, CUDA kernels).
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import filecmp
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +29,16 @@ import pytest
 import torch
 import zarr
 
-from tests.stages.stage_world import BUILD, STAGES, make_world
+from stages.__main__ import declarations
+from tests.stages.stage_world import World, make_world
 
 
 @pytest.fixture(scope="module")
-def twins(tiny_world, tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
-    """The session's tiny world and a second one built the same way in another directory."""
+def twins(tiny_world, tmp_path_factory) -> tuple[World, Path]:
+    """The session's tiny world and the root of a second one built the same way in
+    another directory."""
     with make_world(tmp_path_factory.mktemp("twin")) as twin:
-        return tiny_world.root, twin.root, {**tiny_world.unavailable, **twin.unavailable}
+        return tiny_world, twin.root
 
 
 def _arrays(group: zarr.Group, prefix: str = "") -> dict[str, zarr.Array]:
@@ -98,6 +103,10 @@ def _without_timings(obj):
     return obj
 
 
+# A metrics table row of the report holding a wall-clock timing.
+_TIMING_CELL = re.compile(r"<tr><td>[^<]*seconds</td><td>[^<]*</td></tr>")
+
+
 def assert_same_output(a: Path, b: Path) -> None:
     """Compare one stage output (store, checkpoint, directory, table or figure)."""
     assert a.exists() and b.exists(), f"{a} missing"
@@ -113,25 +122,16 @@ def assert_same_output(a: Path, b: Path) -> None:
     elif a.suffix == ".json":
         ja, jb = json.loads(a.read_text()), json.loads(b.read_text())
         assert _without_timings(ja) == _without_timings(jb), f"{a}: contents differ"
-    elif a.suffix == ".csv":
+    elif a.suffix in (".csv", ".png"):  # matplotlib's Agg PNGs embed no date
         assert filecmp.cmp(a, b, shallow=False), f"{a}: contents differ"
-    # PNG figures: matplotlib embeds nothing random, but they are not asserted on.
+    elif a.suffix == ".html":
+        assert _TIMING_CELL.sub("", a.read_text()) == _TIMING_CELL.sub("", b.read_text()), a
+    else:
+        raise AssertionError(f"{a}: no comparison for a {a.suffix or 'suffix-less'} file")
 
 
-def _outputs(stage: str, makes: dict[str, str]) -> list[Path]:
-    """Paths (relative to a world) of everything ``stage`` writes in ``build_world``."""
-    out = []
-    for flag, value in STAGES[stage].items():
-        if value.startswith("in:"):
-            continue
-        out.append(Path(makes[flag]) / value if flag in makes else Path("side", stage, value))
-    return out
-
-
-@pytest.mark.parametrize("stage,makes", BUILD, ids=[s for s, _ in BUILD])
-def test_stage_run_twice_gives_identical_outputs(twins, stage, makes):
-    a, b, unavailable = twins
-    # The world tolerates a failing non-core stage (its users skip); here that is a failure.
-    assert f"stage:{stage}" not in unavailable, unavailable[f"stage:{stage}"]
-    for rel in _outputs(stage, makes):
-        assert_same_output(a / rel, b / rel)
+@pytest.mark.parametrize("stage", [s.name for s in declarations()])
+def test_stage_run_twice_gives_identical_outputs(twins, stage):
+    world, other = twins
+    for output in world.stage(stage).outputs.values():
+        assert_same_output(world.root / output.path, other / output.path)

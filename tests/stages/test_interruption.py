@@ -20,13 +20,11 @@ import yaml
 
 from advinterp.models.checkpoint import load_classifier
 from tests.conftest import pipeline_env, run
+from tests.stages.stage_world import declared
 
 DVC = [sys.executable, "-m", "dvc"]
-TRAIN_OUTS = (
-    "artifacts/train/model.pt",
-    "artifacts/train/metrics.json",
-    "artifacts/train/history.csv",
-)
+TRAIN = declared("train")
+TRAIN_OUTS = tuple(o.path for o in TRAIN.outputs.values())
 
 
 def md5(path: Path) -> str:
@@ -72,7 +70,7 @@ def start_killable(cmd: list[str], cwd: Path) -> subprocess.Popen:
 def test_sigkill_midway_keeps_the_previous_artifact_and_rerun_completes(pipeline_repo):
     repo = pipeline_repo
     run([*DVC, "repro", "train"], repo)
-    model = repo / "artifacts/train/model.pt"
+    model = repo / TRAIN.outputs["model"].path
     first = md5(model)
     lock_before = (repo / "dvc.lock").read_text()
 

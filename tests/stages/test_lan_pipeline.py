@@ -1,4 +1,7 @@
-"""Nguyen et al.'s stages through a real ``dvc repro lan_detect`` in a scratch repo."""
+"""Nguyen et al.'s stages through a real ``dvc repro lan_detect`` in a scratch repo.
+
+Paths come from the stage declarations, so the test follows them.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,14 @@ import pandas as pd
 import pytest
 
 from advinterp.store import open_store
+from stages import lan_attacks, lan_detect, lan_train, mask_classifier
 from tests.conftest import run
 
 DVC = [sys.executable, "-m", "dvc"]
+
+
+def _path(stage, flag):
+    return stage.STAGE.outputs[flag].path
 
 
 @pytest.mark.slow
@@ -22,16 +30,16 @@ def test_repro_lan_detect_end_to_end(pipeline_repo):
     for stage in ("lan_train", "mask_classifier", "lan_attacks", "lan_detect"):
         assert f"Running stage '{stage}'" in out.stdout
 
-    dataset = open_store(repo / "data/dataset.zarr")
-    masks = open_store(repo / "artifacts/lan_train/masks.zarr", {"masks": 4})["masks"][:]
+    dataset = open_store(repo / lan_train.STAGE.inputs["dataset"])
+    masks = open_store(repo / _path(lan_train, "masks"), {"masks": 4})["masks"][:]
     assert masks.shape == dataset["images"].shape
     assert masks.min() >= 0.0 and masks.max() <= 1.0
-    lan = json.loads((repo / "artifacts/lan_train/metrics.json").read_text())
+    lan = json.loads((repo / _path(lan_train, "metrics")).read_text())
     assert 0.0 <= lan["f1_agreement_corrupted_test"] <= 1.0
-    f2 = json.loads((repo / "artifacts/mask_classifier/metrics.json").read_text())
+    f2 = json.loads((repo / _path(mask_classifier, "metrics")).read_text())
     assert 0.0 <= f2["test_accuracy"] <= 1.0 and f2["chance"] == 0.25
 
-    adv = open_store(repo / "artifacts/lan_attacks/adversarial.zarr", {"images": 4, "rows": 1})
+    adv = open_store(repo / _path(lan_attacks, "out"), {"images": 4, "rows": 1})
     settings = adv.attrs["settings"]
     assert settings == [f"{s}/{a}" for s in ("direct", "transfer") for a in ("fgsm", "jsma", "cw")]
     labels = dataset["labels"][:]
@@ -39,10 +47,10 @@ def test_repro_lan_detect_end_to_end(pipeline_repo):
     assert np.all(adv["f1_pred"][:] != adv["labels"][:])  # only examples that fool f1
     assert np.array_equal(adv["labels"][:], labels[rows])
     assert np.all(dataset["split"][:][rows] == 2)  # test images only
-    attack_stats = json.loads((repo / "artifacts/lan_attacks/metrics.json").read_text())
+    attack_stats = json.loads((repo / _path(lan_attacks, "metrics")).read_text())
     assert attack_stats["direct"]["fgsm"]["attacked"] >= 1
 
-    metrics = json.loads((repo / "artifacts/lan_detect/metrics.json").read_text())
+    metrics = json.loads((repo / _path(lan_detect, "metrics")).read_text())
     for table in ("table2_direct", "table3_transfer"):
         assert set(metrics[table]) == {"fgsm", "jsma", "cw"}
     for row in metrics["table2_direct"].values():
@@ -51,10 +59,11 @@ def test_repro_lan_detect_end_to_end(pipeline_repo):
             assert row[k] is None or 0.0 <= row[k] <= 1.0
     assert isinstance(metrics["ifgsm"], dict) and metrics["ifgsm"]  # the chain's examples
     for name in ("direct_fgsm", "transfer_cw"):
-        curve = pd.read_csv(repo / f"artifacts/lan_detect/roc/{name}.csv")
+        curve = pd.read_csv(repo / _path(lan_detect, "roc") / f"{name}.csv")
         assert list(curve.columns) == ["fpr", "tpr"]
-    for png in ("lan_train/figure1.png", "lan_detect/roc.png", "lan_detect/figure3.png"):
-        assert (repo / "artifacts" / png).read_bytes()[:4] == b"\x89PNG"
+    pngs = [_path(lan_train, "figure"), _path(lan_detect, "roc_figure")]
+    for png in [*pngs, _path(lan_detect, "figure")]:
+        assert (repo / png).read_bytes()[:4] == b"\x89PNG"
     assert not list(repo.glob("**/.*.tmp-*")), "temporary outputs left behind"
 
     again = run([*DVC, "repro", "lan_detect"], repo)

@@ -3,7 +3,8 @@
 The stage runs are real ``python -m stages.<name>`` subprocesses: ``features`` on a tiny
 images store (40 images in 5 shards of 8), ``attack``, ``adv_features``, ``explain`` and
 ``detect`` on a tiny synthetic dataset (16 test images), with small real classifiers and
-an untrained detector.
+an untrained detector. Their command lines come from the stage declarations
+(:func:`stage_cmd`), their params files hold every section the stage declares.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from advinterp.config.core import ScaleConfig
 from advinterp.data.dataset import TEST
 from advinterp.models.checkpoint import save_classifier
 from advinterp.models.classifier import build_classifier
+from advinterp.shards import DELAY_ENV, ShardJob, run_shards
 from advinterp.store import (
     atomic_output,
     create_array,
@@ -32,8 +34,8 @@ from advinterp.store import (
     open_store,
     write_array,
 )
-from advinterp.shards import DELAY_ENV, ShardJob, run_shards
-from tests.conftest import ROOT, pipeline_env, run
+from tests.conftest import ROOT, deep_update, pipeline_env, run
+from tests.stages.stage_world import declared, flag_argv, section_names
 
 N, SIZE, CHUNK = 40, 32, 8
 SHARDS = N // CHUNK
@@ -53,31 +55,31 @@ def inputs(tmp_path_factory) -> Path:
     return d
 
 
+def stage_params(path: Path, stage: str, params: dict) -> Path:
+    """Write ``params`` to ``path``, plus every other section ``stage`` declares, empty
+    (its defaults): a missing section is an error."""
+    sections = {name: {} for name in section_names(declared(stage))}
+    path.write_text(yaml.safe_dump(deep_update(sections, params)))
+    return path
+
+
+def stage_cmd(stage: str, params: Path, **paths: Path) -> list[str]:
+    """``python -m stages.<stage> --params ... --<flag> <path>...``, flags as declared."""
+    argv = flag_argv(declared(stage), paths)
+    return [sys.executable, "-m", f"stages.{stage}", "--params", str(params), *argv]
+
+
 def _params(d: Path, name: str, scale: dict) -> Path:
-    path = d / f"{name}.yaml"
     params = {
         "base": {"device": "cpu", "num_threads": 1},
         "features": {"batch_size": 16},
         "scale": scale,
     }
-    path.write_text(yaml.safe_dump(params))
-    return path
+    return stage_params(d / f"{name}.yaml", "features", params)
 
 
 def _features_cmd(d: Path, params: Path, out: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "stages.features",
-        "--params",
-        str(params),
-        "--images",
-        str(d / "images.zarr"),
-        "--model",
-        str(d / "model.pt"),
-        "--out",
-        str(out),
-    ]
+    return stage_cmd("features", params, images=d / "images.zarr", model=d / "model.pt", out=out)
 
 
 def _env(d: Path, **extra: str) -> dict[str, str]:
@@ -147,7 +149,7 @@ def _processes_with_env(entry: str) -> list[int]:
 @pytest.fixture(scope="module")
 def chain_inputs(tmp_path_factory) -> Path:
     """A tiny synthetic dataset (16 test images), a classifier and one robust model."""
-    from advinterp.config import SyntheticConfig
+    from advinterp.config.dataset import SyntheticConfig
     from advinterp.data.artifact import write_dataset
     from advinterp.data.synthetic import generate
 
@@ -164,20 +166,20 @@ def chain_inputs(tmp_path_factory) -> Path:
 
 
 def _run_attack(d: Path, name: str, scale: dict) -> subprocess.CompletedProcess:
-    params = d / f"{name}.yaml"
-    params.write_text(
-        yaml.safe_dump(
-            {
-                "base": {"device": "cpu", "num_threads": 1, "chunk_size": CHUNK, "seed": 0},
-                "attack": {"eps": [0.03, 0.06], "steps": 2, "max_images": None, "batch_size": 8},
-                "scale": scale,
-            }
-        )
+    params = {
+        "base": {"device": "cpu", "num_threads": 1, "chunk_size": CHUNK, "seed": 0},
+        "attack": {"eps": [0.03, 0.06], "steps": 2, "max_images": None, "batch_size": 8},
+        "scale": scale,
+    }
+    cmd = stage_cmd(
+        "attack",
+        stage_params(d / f"{name}.yaml", "attack", params),
+        dataset=d / "dataset.zarr",
+        model=d / "model.pt",
+        robust=d / "robust",
+        out=d / f"{name}.zarr",
+        metrics=d / f"{name}.json",
     )
-    cmd = [sys.executable, "-m", "stages.attack", "--params", str(params)]
-    cmd += ["--dataset", str(d / "dataset.zarr"), "--model", str(d / "model.pt")]
-    cmd += ["--robust", str(d / "robust"), "--out", str(d / f"{name}.zarr")]
-    cmd += ["--metrics", str(d / f"{name}.json")]
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(d), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -337,12 +339,10 @@ def test_dvc_repro_after_a_kill_resumes_the_features_stage(pipeline_repo):
 
 
 def _run_stage(
-    d: Path, stage: str, name: str, params: dict, argv: list[str]
+    d: Path, stage: str, name: str, params: dict, **paths: Path
 ) -> subprocess.CompletedProcess:
     """``python -m stages.<stage>`` with ``params`` (written to ``<name>.yaml``)."""
-    path = d / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(params))
-    cmd = [sys.executable, "-m", f"stages.{stage}", "--params", str(path), *argv]
+    cmd = stage_cmd(stage, stage_params(d / f"{name}.yaml", stage, params), **paths)
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(d), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -383,9 +383,17 @@ def test_adv_features_on_two_dask_workers_equal_the_local_run(chain_inputs, atta
     for name, executor in (("advf_local", "local"), ("advf_dask", "dask")):
         scale = {"executor": executor, "workers": 2}
         params = {"base": BASE, "features": {"batch_size": 4}, "scale": scale}
-        argv = ["--dataset", str(d / "dataset.zarr"), "--attack", str(attacked)]
-        argv += ["--model", str(d / "model.pt"), "--robust", str(d / "robust")]
-        runs[name] = _run_stage(d, "adv_features", name, params, [*argv, "--out", str(d / name)])
+        runs[name] = _run_stage(
+            d,
+            "adv_features",
+            name,
+            params,
+            dataset=d / "dataset.zarr",
+            attack=attacked,
+            model=d / "model.pt",
+            robust=d / "robust",
+            out=d / name,
+        )
     stderr = runs["advf_dask"].stderr
     # Every (model, image set) group went through one cluster: 2 models x (clean + 4 sets).
     assert stderr.count("Dask LocalCluster of 2 workers") == 1
@@ -451,9 +459,17 @@ def test_explain_on_two_dask_workers_equals_the_local_run(chain_inputs, attacked
     runs = {}
     for name, executor in (("explain_local", "local"), ("explain_dask", "dask")):
         params = {"base": BASE, "explain": explain, "scale": {"executor": executor, "workers": 2}}
-        argv = ["--dataset", str(d / "dataset.zarr"), "--model", str(d / "model.pt")]
-        argv += ["--localized", str(localized), "--attack", str(attacked)]
-        runs[name] = _run_stage(d, "explain", name, params, [*argv, "--out", str(d / name)])
+        runs[name] = _run_stage(
+            d,
+            "explain",
+            name,
+            params,
+            dataset=d / "dataset.zarr",
+            model=d / "model.pt",
+            localized=localized,
+            attack=attacked,
+            out=d / name,
+        )
     stderr = runs["explain_dask"].stderr
     assert stderr.count("Dask LocalCluster of 2 workers") == 1
     assert stderr.count("shards done by") == 3  # localized, ifgsm, clean
@@ -497,9 +513,17 @@ def test_detect_on_two_dask_workers_equals_the_local_run(chain_inputs, attacked)
             "detect": {"eps": 0.06, "batch_size": 4},
             "scale": {"executor": executor, "workers": 2},
         }
-        argv = ["--dataset", str(d / "dataset.zarr"), "--attack", str(attacked)]
-        argv += ["--detector", str(d / "detector.pt"), "--out", str(d / f"{name}.zarr")]
-        runs[name] = _run_stage(d, "detect", name, params, [*argv, "--metrics", str(d / name)])
+        runs[name] = _run_stage(
+            d,
+            "detect",
+            name,
+            params,
+            dataset=d / "dataset.zarr",
+            attack=attacked,
+            detector=d / "detector.pt",
+            out=d / f"{name}.zarr",
+            metrics=d / name,
+        )
     stderr = runs["detect_dask"].stderr
     assert stderr.count("Dask LocalCluster of 2 workers") == 1
     assert stderr.count("shards done by") == 5  # clean + 2 models x 2 modes
@@ -522,30 +546,3 @@ def test_detect_on_two_dask_workers_equals_the_local_run(chain_inputs, attacked)
     np.testing.assert_array_equal(arrays["standard/targeted/box_xyxy"][:m], direct.xyxy)
     np.testing.assert_array_equal(arrays["standard/targeted/box_part"][:m], direct.part)
     assert _processes_with_env(f"PREFECT_HOME={d.parent / 'prefect-home'}") == []
-
-
-def test_padded_detections_round_trip_to_the_ragged_layout():
-    from advinterp.detection.attribute_rcnn import Detections
-    from stages.detect import pad, unpad
-
-    counts = np.array([0, 3, 1, 4])
-    m = int(counts.sum())
-    rng = np.random.default_rng(0)
-    det = Detections(
-        offsets=np.concatenate([[0], np.cumsum(counts)]),
-        xyxy=rng.random((m, 4), dtype=np.float32),
-        part=rng.integers(0, 5, m),
-        score=rng.random(m, dtype=np.float32),
-        attribute_scores=rng.random((m, 3), dtype=np.float32),
-    )
-    padded = pad(det, 4)
-    assert padded["xyxy"].shape == (4, 4, 4) and padded["attribute_scores"].shape == (4, 4, 3)
-    np.testing.assert_array_equal(padded["count"], counts)
-    np.testing.assert_array_equal(padded["part"][1, :3], det.part[0:3])  # image 1's boxes
-    np.testing.assert_array_equal(padded["score"][3], det.score[4:8])
-    back = unpad(padded)
-    for key in ("offsets", "xyxy", "part", "score", "attribute_scores"):
-        np.testing.assert_array_equal(getattr(back, key), getattr(det, key), err_msg=key)
-        assert getattr(back, key).dtype == getattr(det, key).dtype, key
-    with pytest.raises(RuntimeError, match="detections_per_img=3"):
-        pad(det, 3)

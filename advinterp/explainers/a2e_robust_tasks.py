@@ -1,0 +1,371 @@
+"""Generation, inpainting and sketch manipulation with a robust classifier, scored.
+
+Jalwana et al. Sec. 5.2 (Figs. 6-8): attack-to-explain on an adversarially trained
+classifier with distribution samples from a class-conditional Gaussian, each task beside
+Santurkar et al.'s baseline (targeted l2 PGD on the same robust model, same seed, same
+budget η and as many steps as Algorithm 1 took). Scored by classifiers that took no
+part in the optimisation (the standard model and the second architecture) and the
+robust model itself: target-class confidence and top-1 for generation and
+manipulation, and for inpainting also the error on the masked region against the
+original image. The building blocks are :mod:`advinterp.explainers.robust_generation`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import zarr
+
+from advinterp.attacks.attack_to_explain import A2EParams, Penalty
+from advinterp.config.a2e import A2EAttackParams, A2ERobustConfig
+from advinterp.data.dataset import TEST, TRAIN, AttributeIndex
+from advinterp.data.rows import read_rows
+from advinterp.errors import CheckpointError, ParamError
+from advinterp.explainers.robust_generation import (
+    ClassGaussian,
+    a2e_image,
+    box_mask,
+    corrupt,
+    crude_sketch,
+    fit_class_gaussian,
+    inpainting_penalty,
+    masked_mse,
+    targeted_pgd_l2,
+)
+from advinterp.models.checkpoint import load_classifier, read_weights_file
+from advinterp.models.classifier import ImageClassifier
+from advinterp.progress import track
+
+log = logging.getLogger(__name__)
+
+JUDGES = ("standard", "second", "robust")
+"""The classifiers that score every image (the robust one is also the optimised one)."""
+
+
+def load_robust(
+    directory: Path, name: str | None, device: torch.device, num_classes: int
+) -> tuple[ImageClassifier, Path, float | None]:
+    """The adversarially trained checkpoint ``name`` (a file stem) of ``directory``, or
+    the one with the largest train eps; returns it, its path and its train eps."""
+    found = sorted(Path(directory).glob("*.pt"))
+    if not found:
+        raise CheckpointError(f"{directory}: no robust checkpoints (run the adv_train stage)")
+    if name is not None:
+        path = Path(directory) / f"{name}.pt"
+        if not path.is_file():
+            stems = [p.stem for p in found]
+            raise ParamError(f"a2e_robust.robust_model: {path} not found; have {stems}")
+    else:
+        eps = {p: read_weights_file(p).get("metadata", {}).get("train_eps") for p in found}
+        path = max(found, key=lambda p: (eps[p] is not None, eps[p] or 0.0, p.name))
+    model = load_classifier(path, device, num_classes=num_classes)
+    meta = read_weights_file(path).get("metadata", {})
+    return model, path, meta.get("train_eps")
+
+
+def corrupt_position(
+    index: AttributeIndex, row: int, size: int, side: int, rng: np.random.Generator
+) -> tuple[int, int]:
+    """Top-left of the corrupt square: centred on a random part box of the image when the
+    dataset has part boxes (so the region holds class evidence), else anywhere."""
+    centre = None
+    if index.boxes is not None:
+        boxes = index.boxes.xyxy[index.boxes.of(row)]
+        if len(boxes):
+            x0, y0, x1, y1 = boxes[rng.integers(len(boxes))]
+            centre = ((y0 + y1) / 2 * size, (x0 + x1) / 2 * size)
+    if centre is None:
+        top, left = (int(v) for v in rng.integers(0, size - side + 1, size=2))
+        return top, left
+    top = int(np.clip(round(centre[0] - side / 2), 0, size - side))
+    left = int(np.clip(round(centre[1] - side / 2), 0, size - side))
+    return top, left
+
+
+def a2e_params(attack: A2EAttackParams) -> A2EParams:
+    """The attack's hyper-parameters from their params section."""
+    return A2EParams(**attack.model_dump())
+
+
+def judge_scores(
+    judges: Mapping[str, ImageClassifier], x: torch.Tensor, t: int
+) -> dict[str, float]:
+    """``<judge>_confidence`` (softmax probability of class ``t``) and ``<judge>_top1``
+    (1.0 when ``t`` is the top class) of one image, per judge (each in eval mode).
+
+    Shape:
+        x: (3, H, W) float32 in [0, 1].
+    """
+    out = {}
+    for key, model in judges.items():
+        with torch.no_grad():
+            logits = model(x[None])
+        out[f"{key}_confidence"] = float(torch.softmax(logits, 1)[0, t])
+        out[f"{key}_top1"] = float(logits.argmax(1)[0] == t)
+    return out
+
+
+def mean_by_prefix(records: list[dict[str, Any]], prefix: str) -> dict[str, float]:
+    """Mean over ``records`` of every key starting with ``prefix``, the prefix dropped
+    (the keys are those of the first record)."""
+    keys = [k for k in records[0] if k.startswith(prefix)]
+    return {k[len(prefix) :]: float(np.mean([r[k] for r in records])) for k in keys}
+
+
+@dataclass(frozen=True)
+class RobustTask:
+    """The images and per-image records of one task.
+
+    Attributes:
+        images: name -> one (3, H, W) (or (H, W) for masks) float32 CPU tensor per image,
+            in [0, 1].
+        records: one dict per image: its class under ``key``, iterations, and per
+            method ``<method>/<judge>_confidence`` etc.
+        key: the record field holding the image's class (``target`` or ``label``).
+    """
+
+    images: dict[str, list[torch.Tensor]]
+    records: list[dict[str, Any]]
+    key: str
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """``images`` stacked: (n, 3, H, W) or (n, H, W) float32 each."""
+        return {name: torch.stack(xs).numpy() for name, xs in self.images.items()}
+
+    def classes(self) -> np.ndarray:
+        """(n,) int64: the class of each image."""
+        return np.array([r[self.key] for r in self.records], np.int64)
+
+
+@dataclass(frozen=True)
+class RobustTasks:
+    """The three tasks of Sec. 5.2 and their summary (means over images)."""
+
+    generation: RobustTask
+    inpainting: RobustTask
+    sketch: RobustTask
+    metrics: dict[str, Any]
+
+    @property
+    def tasks(self) -> dict[str, RobustTask]:
+        return {
+            "generation": self.generation,
+            "inpainting": self.inpainting,
+            "sketch": self.sketch,
+        }
+
+
+class _Draws:
+    """The random draws of one run, numbered in the order they are asked for, and the
+    PGD baseline on the robust model."""
+
+    def __init__(
+        self,
+        robust: ImageClassifier,
+        images: zarr.Array,
+        index: AttributeIndex,
+        cfg: A2ERobustConfig,
+        seed: int,
+        device: torch.device,
+    ) -> None:
+        self.robust, self.images, self.index, self.cfg = robust, images, index, cfg
+        self.seed, self.device = seed, device
+        self.size = int(images.shape[-1])
+        self.gaussians: dict[int, ClassGaussian] = {}
+        self.counter = iter(range(10**9))
+
+    def gaussian(self, t: int) -> ClassGaussian:
+        """N(μ_I, Σ_I) of class ``t``'s train images, fitted on first use."""
+        if t not in self.gaussians:
+            labels, split = self.index.labels, self.index.split
+            rows = np.flatnonzero((labels == t) & (split == TRAIN))
+            if len(rows) < 2:
+                raise ParamError(f"a2e_robust: class {t} has fewer than 2 training images")
+            self.gaussians[t] = fit_class_gaussian(
+                read_rows(self.images, rows), self.cfg.downsample, self.cfg.ridge
+            )
+        return self.gaussians[t]
+
+    def gen(self) -> torch.Generator:
+        """The next generator: ``seed * 100003 + k`` for the k-th call."""
+        return torch.Generator().manual_seed(self.seed * 100003 + next(self.counter))
+
+    def draws(self, t: int, k: int) -> torch.Tensor:
+        """k Gaussian samples of class ``t``. Shape: (k, 3, S, S) in [0, 1]."""
+        return self.gaussian(t).sample(k, self.gen(), (self.size, self.size)).to(self.device)
+
+    def baseline(
+        self, seed: torch.Tensor, t: int, eta: float, steps: int, penalty: Penalty | None = None
+    ) -> torch.Tensor:
+        """Santurkar et al.'s image from the same seed: same budget η, as many steps as A2E."""
+        target = torch.tensor([t], device=self.device)
+        return targeted_pgd_l2(
+            self.robust,
+            seed[None],
+            target,
+            eps=eta,
+            steps=steps,
+            step_size=self.cfg.pgd_step_size,
+            penalty=penalty,
+        )[0]
+
+
+def robust_tasks(
+    robust: ImageClassifier,
+    judges: Mapping[str, ImageClassifier],
+    images: zarr.Array,
+    index: AttributeIndex,
+    cfg: A2ERobustConfig,
+    *,
+    seed: int,
+    device: torch.device,
+) -> RobustTasks:
+    """Sec. 5.2.1-5.2.3 with ``robust``, each image beside the l2 PGD baseline.
+
+    The k-th random draw (a Gaussian sample set, or the mini-batches of one attack)
+    uses ``torch.Generator().manual_seed(seed * 100003 + k)``; the inpainting images and
+    their corrupt squares come from ``numpy.random.default_rng(seed)``.
+
+    Args:
+        judges: :data:`JUDGES` -> classifier in eval mode on ``device``.
+
+    Shape:
+        images: (N, 3, S, S) zarr array in [0, 1].
+    """
+    C, S = len(index.class_names), int(images.shape[-1])
+    bad = [t for t in cfg.targets if t >= C]
+    if bad:
+        raise ParamError(f"a2e_robust.targets: classes {bad} do not exist ({C} classes)")
+    if S % cfg.downsample:
+        raise ParamError(f"a2e_robust.downsample: {cfg.downsample} does not divide {S} px")
+    rng = np.random.default_rng(seed)
+    draws = _Draws(robust, images, index, cfg, seed, device)
+    generation = _generation(judges, cfg, draws)
+    inpainting = _inpainting(judges, cfg, draws, rng)
+    sketch = _sketch(judges, cfg, draws)
+    gen_rec, inp_rec, sk_rec = generation.records, inpainting.records, sketch.records
+    metrics = {
+        "chance": 1.0 / C,
+        "generation": {
+            "eta": cfg.generation.eta,
+            "n": len(gen_rec),
+            **{m: mean_by_prefix(gen_rec, f"{m}/") for m in ("seed", "a2e", "pgd")},
+            "mean_iterations": float(np.mean([r["iterations"] for r in gen_rec])),
+        },
+        "inpainting": {
+            "eta": cfg.inpainting.attack.eta,
+            "beta": cfg.inpainting.beta,
+            "n": len(inp_rec),
+            **{
+                m: mean_by_prefix(inp_rec, f"{m}/") for m in ("corrupted", "a2e", "pgd", "original")
+            },
+            "mean_iterations": float(np.mean([r["iterations"] for r in inp_rec])),
+        },
+        "sketch": {
+            "eta": cfg.sketch.attack.eta,
+            "n": len(sk_rec),
+            **{m: mean_by_prefix(sk_rec, f"{m}/") for m in ("sketch", "a2e", "pgd")},
+            "mean_iterations": float(np.mean([r["iterations"] for r in sk_rec])),
+        },
+    }
+    return RobustTasks(generation, inpainting, sketch, metrics)
+
+
+def _generation(
+    judges: Mapping[str, ImageClassifier], cfg: A2ERobustConfig, d: _Draws
+) -> RobustTask:
+    """5.2.1: a Gaussian seed of the target class -> A2E (no refinement) vs PGD."""
+    gp = a2e_params(cfg.generation)
+    gen_rec: list[dict[str, Any]] = []
+    gen_img: dict[str, list[torch.Tensor]] = {"seed": [], "a2e": [], "pgd": []}
+    gen_targets = [t for t in cfg.targets for _ in range(cfg.seeds_per_target)]
+    for t in track(gen_targets, total=len(gen_targets), desc="generation", unit="image"):
+        seed = d.draws(t, 1)[0]
+        a2e, res = a2e_image(d.robust, seed, d.draws(t, cfg.num_samples), t, gp, d.gen())
+        pgd = d.baseline(seed, t, gp.eta, res.iterations)
+        rec: dict[str, Any] = {
+            "target": t,
+            "iterations": res.iterations,
+            "a2e_probability": res.target_probability,
+        }
+        for name, x in (("seed", seed), ("a2e", a2e), ("pgd", pgd)):
+            rec |= {f"{name}/{k}": v for k, v in judge_scores(judges, x, t).items()}
+            gen_img[name].append(x.cpu())
+        gen_rec.append(rec)
+    return RobustTask(gen_img, gen_rec, "target")
+
+
+def _inpainting(
+    judges: Mapping[str, ImageClassifier],
+    cfg: A2ERobustConfig,
+    d: _Draws,
+    rng: np.random.Generator,
+) -> RobustTask:
+    """5.2.2 (Eq. 4): a corrupted test image of ``inpainting.images`` classes as seed, mask F."""
+    labels, split, S = d.index.labels, d.index.split, d.size
+    ic = cfg.inpainting
+    ip = a2e_params(ic.attack)
+    test_rows = np.flatnonzero(split == TEST)
+    classes = rng.permutation(np.unique(labels[test_rows]))[: ic.images]
+    inp_rows = np.array([rng.choice(test_rows[labels[test_rows] == c]) for c in classes])
+    side = max(1, round(ic.mask_size * S))
+    inp_rec: list[dict[str, Any]] = []
+    inp_img: dict[str, list[torch.Tensor]] = {
+        k: [] for k in ("original", "corrupted", "mask", "a2e", "pgd")
+    }
+    originals = read_rows(d.images, inp_rows).to(d.device)
+    for original, row in track(
+        zip(originals, inp_rows, strict=True), total=len(inp_rows), desc="inpainting", unit="image"
+    ):
+        t = int(labels[row])
+        top, left = corrupt_position(d.index, int(row), S, side, rng)
+        mask = box_mask((S, S), (top, left, side, side)).to(d.device)
+        seed = corrupt(original, mask, ic.fill)
+        penalty = inpainting_penalty(mask, ic.beta)
+        samples = d.draws(t, cfg.num_samples)
+        a2e, res = a2e_image(d.robust, seed, samples, t, ip, d.gen(), penalty=penalty)
+        pgd = d.baseline(seed, t, ip.eta, res.iterations, penalty)
+        rec: dict[str, Any] = {"row": int(row), "label": t, "iterations": res.iterations}
+        for name, x in (("original", original), ("corrupted", seed), ("a2e", a2e), ("pgd", pgd)):
+            rec[f"{name}/masked_mse"] = masked_mse(x, original, mask)
+            rec[f"{name}/unmasked_mse"] = masked_mse(x, original, 1 - mask)
+            rec |= {f"{name}/{k}": v for k, v in judge_scores(judges, x, t).items()}
+            inp_img[name].append(x.cpu())
+        inp_img["mask"].append(mask.cpu())
+        inp_rec.append(rec)
+    return RobustTask(inp_img, inp_rec, "label")
+
+
+def _sketch(judges: Mapping[str, ImageClassifier], cfg: A2ERobustConfig, d: _Draws) -> RobustTask:
+    """5.2.3: a crude sketch of a target-class test image as seed, with refinement."""
+    labels, split = d.index.labels, d.index.split
+    sc = cfg.sketch
+    sp = a2e_params(sc.attack)
+    sk_rec: list[dict[str, Any]] = []
+    sk_img: dict[str, list[torch.Tensor]] = {k: [] for k in ("reference", "sketch", "a2e", "pgd")}
+    for t in track(cfg.targets, total=len(cfg.targets), desc="sketch", unit="image"):
+        rows = np.flatnonzero((labels == t) & (split == TEST))
+        row = int(rows[-1]) if len(rows) else int(np.flatnonzero(labels == t)[0])
+        reference = read_rows(d.images, np.array([row]))[0].to(d.device)
+        sketch = crude_sketch(reference.cpu(), sc.n_segments, sc.compactness).to(d.device)
+        samples = d.draws(t, cfg.num_samples)
+        a2e, res = a2e_image(d.robust, sketch, samples, t, sp, d.gen(), refine=True)
+        pgd = d.baseline(sketch, t, sp.eta, res.iterations)
+        rec: dict[str, Any] = {
+            "row": row,
+            "target": t,
+            "iterations": res.iterations,
+            "refinements": res.refinements,
+        }
+        for name, x in (("sketch", sketch), ("a2e", a2e), ("pgd", pgd)):
+            rec |= {f"{name}/{k}": v for k, v in judge_scores(judges, x, t).items()}
+        for name, x in (("reference", reference), ("sketch", sketch), ("a2e", a2e), ("pgd", pgd)):
+            sk_img[name].append(x.cpu())
+        sk_rec.append(rec)
+    return RobustTask(sk_img, sk_rec, "target")

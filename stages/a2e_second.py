@@ -1,0 +1,54 @@
+"""Stage ``a2e_second``: the second architecture of attack-to-explain's cross-model check."""
+
+from __future__ import annotations
+
+import logging
+
+from advinterp.config.a2e import A2E, A2ESecondConfig
+from advinterp.data.artifact import open_dataset, read_index
+from advinterp.models.checkpoint import load_classifier, save_classifier
+from advinterp.models.second_classifier import train_second_classifier
+from advinterp.store import write_json
+from stages.stage import Stage, StageIO, metrics, out, run
+
+log = logging.getLogger("advinterp.stages.a2e_second")
+
+STAGE = Stage(
+    name="a2e_second",
+    method=A2E,
+    desc="Jalwana et al. Sec. 5.1 (Fig. 5) - train the second architecture of the "
+    "cross-model check (VGG-style by default) on the train split with the standard "
+    "model's normalisation; its test accuracy.",
+    inputs={"dataset": "data/dataset.zarr", "model": "artifacts/train/model.pt"},
+    outputs={
+        "out": out("artifacts/a2e_second/model.pt"),
+        "metrics": metrics("artifacts/a2e_second/metrics.json"),
+    },
+    configs=(A2ESecondConfig,),
+)
+
+
+def main(io: StageIO) -> None:
+    cfg = io.config(A2ESecondConfig)
+    group = open_dataset(io.dataset)
+    index = read_index(group)
+    # Loaded before the second model is built: its initial weights come from the global
+    # generator right after this model's (as when a2e_explain trained it).
+    standard = load_classifier(io.model, io.device, num_classes=len(index.class_names))
+    log.info("training the second architecture %s", cfg.arch)
+    model, scores = train_second_classifier(
+        cfg, group["images"], index.labels, index.split, standard, io.device, io.base.seed
+    )
+    log.info("%s test accuracy %.3f", cfg.arch, scores["test_accuracy"])
+    save_classifier(
+        io.out,
+        model,
+        params=cfg.model_dump(mode="json"),
+        seed=io.base.seed,
+        test_accuracy=scores["test_accuracy"],
+    )
+    write_json(io.metrics, {"arch": model.arch, **scores, "chance": 1 / len(index.class_names)})
+
+
+if __name__ == "__main__":
+    run(STAGE, main)

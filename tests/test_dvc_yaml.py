@@ -1,0 +1,501 @@
+"""dvc.yaml is generated from the stage declarations, and the generator is right.
+
+* The committed dvc.yaml is exactly what ``python -m stages dvc-yaml`` writes (drift).
+* :mod:`stages.stage` and :mod:`stages.__main__` on small declarations built here: the
+  command line, ``StageIO``, ``run``, the DAG order and its errors, each dvc.yaml entry.
+* The import probe behind each stage's code deps: no stage module imports another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import stages.__main__ as gen
+from advinterp.config.classifier import FeaturesConfig, TrainConfig
+from advinterp.config.core import SHARED, Method, ScaleConfig
+from advinterp.errors import ParamError
+from stages.stage import (
+    Curve,
+    Keys,
+    Stage,
+    StageIO,
+    figure,
+    metrics,
+    out,
+    plot,
+    run,
+    table,
+)
+from tests.conftest import ROOT
+
+FIRST = Method("first", "First method", "A. Author et al., A paper, 2020", order=1)
+SECOND = Method("second", "Second method", "B. Author et al., Another paper, 2021", order=2)
+
+
+def stage(name: str, method: Method = FIRST, **kw) -> Stage:
+    """A declaration with no params unless given (``base=()``), for the DAG tests."""
+    kw.setdefault("base", ())
+    return Stage(name=name, method=method, desc=f"the {name} stage", **kw)
+
+
+def names(ordered: list[Stage]) -> list[str]:
+    return [s.name for s in ordered]
+
+
+# -- drift ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def generated() -> str:
+    """dvc.yaml as ``python -m stages dvc-yaml`` writes it (the import probe: seconds)."""
+    return gen.generate()
+
+
+def test_committed_dvc_yaml_is_the_generated_one(generated):
+    committed = (ROOT / "dvc.yaml").read_text()
+    diff = "\n".join(
+        difflib.unified_diff(
+            committed.splitlines(), generated.splitlines(), "dvc.yaml", "generated", lineterm=""
+        )
+    )
+    assert committed == generated, f"run `python -m stages dvc-yaml`:\n{diff}"
+
+
+def test_dvc_loads_the_generated_dvc_yaml(generated, tmp_path):
+    """DVC accepts every stage, every dep and every output of the generated file."""
+    from dvc.repo import Repo
+
+    Repo.init(str(tmp_path), no_scm=True)
+    (tmp_path / "dvc.yaml").write_text(generated)
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    with Repo(str(tmp_path)) as repo:
+        loaded = {s.name for s in repo.index.stages}
+    assert loaded == {s.name for s in gen.declarations()}
+
+
+def test_dvc_yaml_check_exits_1_on_drift_and_writes_without_check(tmp_path, monkeypatch):
+    monkeypatch.setattr(gen, "generate", lambda: "stages: {}\n")
+    target = tmp_path / "dvc.yaml"
+    target.write_text("stages: {old: {}}\n")
+    assert gen.main(["dvc-yaml", "--check", "--out", str(target)]) == 1
+    assert target.read_text() == "stages: {old: {}}\n"  # --check writes nothing
+    assert gen.main(["dvc-yaml", "--out", str(target)]) == 0
+    assert target.read_text() == "stages: {}\n"
+    assert gen.main(["dvc-yaml", "--check", "--out", str(target)]) == 0
+
+
+# -- stages/stage.py: the declaration and its command line ------------------------------
+
+TRAIN_LIKE = Stage(
+    name="fit",
+    method=SHARED,
+    desc="fit a model",
+    inputs={"dataset": "data/dataset.zarr"},
+    outputs={
+        "second_model": out("artifacts/fit/second.pt"),
+        "metrics": metrics("artifacts/fit/metrics.json"),
+    },
+    sources={"dvc_yaml": "dvc.yaml"},
+    configs=(TrainConfig,),
+    runtime=(ScaleConfig,),
+)
+
+
+def test_parser_defaults_are_the_declared_paths():
+    args = TRAIN_LIKE.parser().parse_args([])
+    assert args.params == Path("params.yaml")
+    assert args.dataset == Path("data/dataset.zarr")
+    assert args.dvc_yaml == Path("dvc.yaml")
+    assert args.second_model == Path("artifacts/fit/second.pt")  # --second-model
+    assert args.metrics == Path("artifacts/fit/metrics.json")
+    given = TRAIN_LIKE.parser().parse_args(["--second-model", "x.pt", "--params", "p.yaml"])
+    assert given.second_model == Path("x.pt") and given.params == Path("p.yaml")
+    assert given.dataset == Path("data/dataset.zarr")
+
+
+def test_argv_gives_flags_in_declared_order_and_round_trips():
+    assert TRAIN_LIKE.argv() == [
+        "--dataset",
+        "data/dataset.zarr",
+        "--dvc-yaml",
+        "dvc.yaml",
+        "--second-model",
+        "artifacts/fit/second.pt",
+        "--metrics",
+        "artifacts/fit/metrics.json",
+    ]
+    assert TRAIN_LIKE.argv({"second_model": "/tmp/s.pt"}) == ["--second-model", "/tmp/s.pt"]
+    parsed = vars(TRAIN_LIKE.parser().parse_args(TRAIN_LIKE.argv({"dataset": "d.zarr"})))
+    assert parsed["dataset"] == Path("d.zarr")
+    assert parsed["metrics"] == Path("artifacts/fit/metrics.json")
+
+
+def test_params_are_base_keys_then_sections_and_never_runtime():
+    assert TRAIN_LIKE.params == ["base.seed", "base.device", "base.num_threads", "train"]
+    assert TRAIN_LIKE.models == (TrainConfig, ScaleConfig)
+    assert stage("plain").params == []
+    assert stage("chunked", base=("seed", "chunk_size")).params == ["base.seed", "base.chunk_size"]
+    some = stage("some", configs=(FeaturesConfig, Keys(TrainConfig, ("arch", "epochs"))))
+    assert some.params == ["features", "train.arch", "train.epochs"]
+    assert some.models == (FeaturesConfig, TrainConfig)
+
+
+def test_a_flag_declared_twice_or_an_unknown_base_key_is_refused():
+    with pytest.raises(ValueError, match="share a flag"):
+        stage("a", inputs={"model": "m.pt"}, outputs={"model": out("n.pt")})
+    with pytest.raises(ValueError, match="share a flag"):
+        stage("a", sources={"model": "m.pt"}, outputs={"model": out("n.pt")})
+    with pytest.raises(ValueError, match="unknown base keys"):
+        stage("a", base=("seed", "lr"))
+
+
+def test_output_kinds_and_caching():
+    assert [o.kind for o in (out("a"), metrics("b"), plot("c"), figure("d"), table("e"))] == [
+        "out",
+        "metrics",
+        "plot",
+        "figure",
+        "table",
+    ]
+    assert [o.cached for o in (out("a"), metrics("b"), plot("c"), figure("d"), table("e"))] == [
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
+    assert plot("h.csv", Curve("t", "x", ["y"])).curves == (Curve("t", "x", ["y"]),)
+
+
+# -- StageIO and run ----------------------------------------------------------------------
+
+
+def _io(tmp_path: Path, declared: Stage, params: dict) -> StageIO:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return StageIO(declared, declared.parser().parse_args(["--params", str(path)]))
+
+
+def test_stage_io_gives_paths_and_declared_sections_only(tmp_path):
+    io = _io(tmp_path, TRAIN_LIKE, {"train": {"epochs": 3}, "scale": {}, "base": {"seed": 4}})
+    assert io.dataset == Path("data/dataset.zarr")
+    assert io.second_model == Path("artifacts/fit/second.pt")
+    with pytest.raises(AttributeError, match="declares no input or output 'model'"):
+        _ = io.model
+    assert io.config(TrainConfig).epochs == 3
+    assert io.config(ScaleConfig).executor == "local"  # runtime sections may be read
+    assert io.base.seed == 4
+    with pytest.raises(TypeError, match="does not declare it"):
+        io.config(FeaturesConfig)  # valid in the file, but not declared
+    with pytest.raises(ParamError, match="section 'train' is missing"):
+        _io(tmp_path, TRAIN_LIKE, {"scale": {}}).config(TrainConfig)
+    some = stage("some", configs=(Keys(TrainConfig, ("epochs",)),))
+    assert _io(tmp_path, some, {"train": {"epochs": 2}}).config(TrainConfig).epochs == 2
+
+
+def _run(monkeypatch, tmp_path, declared: Stage, main, params: dict) -> int:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    monkeypatch.setattr(sys, "argv", ["prog", "--params", str(path)])
+    try:
+        run(declared, main)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def test_run_seeds_from_base_before_main(monkeypatch, tmp_path):
+    seen = []
+    seeded = stage("seeded", base=("seed",))  # num_threads 0: torch's threads unchanged
+    code = _run(
+        monkeypatch, tmp_path, seeded, lambda io: seen.append(torch.rand(3)), {"base": {"seed": 7}}
+    )
+    assert code == 0
+    torch.manual_seed(7)
+    assert torch.equal(seen[0], torch.rand(3))
+
+
+def test_run_turns_input_errors_into_exit_2_and_one_line(monkeypatch, tmp_path, caplog):
+    def main(io):
+        raise ParamError("params.yaml: train.epochs: must be >= 1")
+
+    with caplog.at_level(logging.ERROR, logger="advinterp.stage"):
+        code = _run(monkeypatch, tmp_path, stage("failing"), main, {})
+    assert code == 2
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        "params.yaml: train.epochs: must be >= 1"
+    ]
+    # A bug is not an input error: it keeps its traceback.
+    with pytest.raises(ZeroDivisionError):
+        _run(monkeypatch, tmp_path, stage("buggy"), lambda io: 1 / 0, {})
+
+
+# -- stages/__main__.py: the DAG ----------------------------------------------------------
+
+
+def test_dag_order_puts_upstream_first():
+    a = stage("a", outputs={"out": out("x.zarr")})
+    b = stage("b", inputs={"x": "x.zarr"}, outputs={"out": out("y.zarr")})
+    c = stage("c", inputs={"y": "y.zarr", "x": "x.zarr"})
+    assert names(gen.dag_order([c, b, a])) == ["a", "b", "c"]
+    assert gen.upstream(c, gen.producers([a, b, c])) == {"a", "b"}
+
+
+def test_an_input_inside_an_output_directory_is_read_from_its_producer():
+    a = stage("a", outputs={"models": out("artifacts/a/models")})
+    b = stage("b", inputs={"model": "artifacts/a/models/at_0.06.pt"})
+    c = stage("c", inputs={"model": "artifacts/a/models_old/m.pt"}, outputs={})
+    assert gen.upstream(b, gen.producers([a, b])) == {"a"}
+    with pytest.raises(ValueError, match="is no stage's output"):
+        gen.upstream(c, gen.producers([a, c]))  # a sibling with a common prefix is not inside
+
+
+def test_ready_stages_come_in_method_order_then_by_name():
+    z = stage("z", FIRST)
+    y = stage("y", SECOND)
+    a = stage("a", SECOND)
+    shared = stage("m", SHARED)
+    assert names(gen.dag_order([a, y, z, shared])) == ["m", "z", "a", "y"]
+
+
+def test_a_gathering_stage_comes_after_every_other():
+    report = stage("report", SHARED, gathers=True)
+    later = stage("later", SECOND, outputs={"m": metrics("m.json")})
+    assert names(gen.dag_order([report, later])) == ["later", "report"]
+
+
+def test_a_cycle_is_an_error():
+    a = stage("a", inputs={"y": "y"}, outputs={"x": out("x")})
+    b = stage("b", inputs={"x": "x"}, outputs={"y": out("y")})
+    ok = stage("ok", outputs={"z": out("z")})
+    with pytest.raises(ValueError, match=r"cycle among \['a', 'b'\]"):
+        gen.dag_order([a, b, ok])
+
+
+def test_an_input_no_stage_writes_is_an_error():
+    with pytest.raises(ValueError, match="stage b: input nowhere.zarr is no stage's output"):
+        gen.dag_order(
+            [stage("a", outputs={"x": out("x")}), stage("b", inputs={"n": "nowhere.zarr"})]
+        )
+
+
+def test_two_stages_writing_one_path_is_an_error():
+    a = stage("a", outputs={"x": out("same.zarr")})
+    b = stage("b", outputs={"y": metrics("same.zarr")})
+    with pytest.raises(ValueError, match="same.zarr is written by both a and b"):
+        gen.dag_order([a, b])
+
+
+# -- stages/__main__.py: the entries of dvc.yaml --------------------------------------------
+
+
+def test_stage_entry_sorts_each_output_kind_into_its_dvc_key():
+    s = Stage(
+        name="kinds",
+        method=FIRST,
+        desc="every kind of output",
+        inputs={"dataset": "data/dataset.zarr"},
+        sources={"template": "docs/template.md"},
+        outputs={
+            "out": out("artifacts/kinds/store.zarr"),
+            "table": table("artifacts/kinds/table.csv"),
+            "metrics": metrics("artifacts/kinds/metrics.json"),
+            "history": plot("artifacts/kinds/history.csv", Curve("t", "epoch", ["loss"])),
+            "figure": figure("artifacts/kinds/figure.png"),
+        },
+        configs=(TrainConfig,),
+        base=("seed",),
+    )
+    entry = gen.stage_entry(s, ["stages/kinds.py", "advinterp/x.py"], [])
+    assert entry["desc"] == "every kind of output"
+    assert entry["cmd"] == "python -m stages.kinds " + " ".join(s.argv())
+    assert entry["deps"] == [
+        "stages/kinds.py",
+        "advinterp/x.py",
+        "docs/template.md",
+        "data/dataset.zarr",
+    ]
+    assert entry["params"] == ["base.seed", "train"]
+    assert entry["outs"] == [
+        "artifacts/kinds/store.zarr",
+        {"artifacts/kinds/table.csv": {"cache": False}},
+    ]
+    assert entry["metrics"] == [{"artifacts/kinds/metrics.json": {"cache": False}}]
+    assert entry["plots"] == [
+        {"artifacts/kinds/history.csv": {"cache": False}},
+        {"artifacts/kinds/figure.png": {"cache": False}},
+    ]
+    assert entry["meta"]["method"] == "first"
+
+
+def test_stage_entry_leaves_out_empty_keys():
+    entry = gen.stage_entry(stage("bare", outputs={"out": out("o.zarr")}), ["stages/bare.py"], [])
+    assert "params" not in entry and "metrics" not in entry and "plots" not in entry
+    assert entry["outs"] == ["o.zarr"]
+
+
+def test_plot_entries_for_list_and_dict_y():
+    s = stage(
+        "curves",
+        outputs={
+            "history": plot("a/history.csv", Curve("Training", "epoch", ["acc", "loss"])),
+            "curves": plot(
+                "a/curves",
+                Curve("Targeted", "eps", ["sje"], file="targeted.csv"),
+                Curve("ROC", "fpr", {"fgsm.csv": "tpr", "cw.csv": "tpr"}, name="roc"),
+                Curve("Unnamed", "fpr", {"x.csv": "tpr"}),
+            ),
+        },
+    )
+    assert gen.plot_entries([s]) == [
+        {"a/history.csv": {"x": "epoch", "y": ["acc", "loss"], "title": "Training"}},
+        {"a/curves/targeted.csv": {"x": "eps", "y": ["sje"], "title": "Targeted"}},
+        {"roc": {"x": "fpr", "y": {"a/curves/fgsm.csv": "tpr", "a/curves/cw.csv": "tpr"},
+                 "title": "ROC"}},
+        {"curves_curves": {"x": "fpr", "y": {"a/curves/x.csv": "tpr"}, "title": "Unnamed"}},
+    ]  # fmt: skip
+
+
+def test_a_gathering_stage_depends_on_every_other_stages_results():
+    a = stage(
+        "a",
+        outputs={
+            "out": out("a/store.zarr"),
+            "table": table("a/table.csv"),
+            "metrics": metrics("a/metrics.json"),
+            "history": plot("a/history.csv", Curve("t", "epoch", ["loss"])),
+            "figure": figure("a/figs"),
+        },
+    )
+    b = stage("b", SECOND, inputs={"x": "a/store.zarr"}, outputs={"m": metrics("b/m.json")})
+    report = stage("report", SHARED, sources={"dvc_yaml": "dvc.yaml"}, gathers=True,
+                   outputs={"out": out("report/index.html")})  # fmt: skip
+    ordered = gen.dag_order([report, b, a])
+    deps = {s.name: [f"stages/{s.name}.py"] for s in ordered}
+    text = gen.render(ordered, deps)
+    assert text.startswith(gen.HEADER)
+    doc = yaml.safe_load(text)
+    assert list(doc["stages"]) == ["a", "b", "report"]
+    # dvc.yaml is the report's source, but DVC refuses its own stage file as a dep.
+    assert (
+        doc["stages"]["report"]["deps"]
+        == [
+            "stages/report.py",
+            "a/metrics.json",
+            "a/history.csv",
+            "a/figs",
+            "b/m.json",
+        ]["report"]["deps"]
+        == [
+            "stages/report.py",
+            "dvc.yaml",
+            "a/metrics.json",
+            "a/history.csv",
+            "a/figs",
+            "b/m.json",
+        ]
+    )
+    # dvc.yaml is the report's source, but DVC refuses its own stage file as a dep.
+    assert (
+        doc["stages"]["report"]["deps"]
+        == [
+            "stages/report.py",
+            "a/metrics.json",
+            "a/history.csv",
+            "a/figs",
+            "b/m.json",
+        ]["report"]["meta"]["gathers"]
+        is True
+    )
+    # dvc.yaml is the report's source, but DVC refuses its own stage file as a dep.
+    assert (
+        doc["stages"]["report"]["deps"]
+        == [
+            "stages/report.py",
+            "a/metrics.json",
+            "a/history.csv",
+            "a/figs",
+            "b/m.json",
+        ]["b"]["deps"]
+        == ["stages/b.py", "a/store.zarr"]
+    )
+    assert doc["plots"] == [{"a/history.csv": {"x": "epoch", "y": ["loss"], "title": "t"}}]
+
+
+# -- declarations() on a package built here -----------------------------------------------
+
+_MODULE = """
+from advinterp.config.core import SHARED
+from stages.stage import Stage, out
+
+STAGE = Stage(name="{name}", method=SHARED, desc="d", base=(), {body})
+"""
+
+
+def _package(tmp_path: Path, monkeypatch, modules: dict[str, str]) -> str:
+    """A package of stage modules under a fresh name; returns the name."""
+    name = f"pkg_{tmp_path.name.replace('-', '_')}"
+    pkg = tmp_path / name
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "stage.py").write_text("")  # the declaration module itself is not a stage
+    for module, text in modules.items():
+        (pkg / f"{module}.py").write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    return name
+
+
+def test_declarations_finds_every_module_stage_in_dag_order(tmp_path, monkeypatch):
+    pkg = _package(
+        tmp_path,
+        monkeypatch,
+        {
+            "late": _MODULE.format(name="late", body='inputs={"x": "x.zarr"}'),
+            "early": _MODULE.format(name="early", body='outputs={"x": out("x.zarr")}'),
+        },
+    )
+    assert names(gen.declarations(pkg)) == ["early", "late"]
+
+
+@pytest.mark.parametrize(
+    "text,error",
+    [
+        ("X = 1\n", "no STAGE declaration"),
+        (_MODULE.format(name="other", body=""), "declares stage 'other'"),
+    ],
+)
+def test_declarations_refuses_a_module_without_its_own_stage(tmp_path, monkeypatch, text, error):
+    pkg = _package(tmp_path, monkeypatch, {"broken": text})
+    with pytest.raises(ValueError, match=error):
+        gen.declarations(pkg)
+
+
+# -- the import probe: stages import only the library and stages/stage.py -----------------
+
+
+def test_no_stage_module_imports_another():
+    deps = gen.code_deps([s.name for s in gen.declarations()])
+    for name, files in deps.items():
+        assert f"stages/{name}.py" in files, name
+        others = [f for f in files if f.startswith("stages/")]
+        assert sorted(others) == sorted({f"stages/{name}.py", "stages/stage.py"}), (
+            f"stages/{name}.py imports {sorted(set(others) - {f'stages/{name}.py'})}"
+        )
+        assert not {"advinterp/errors.py", "advinterp/progress.py"} & set(files)
+
+
+def test_argparse_namespace_of_a_stage_has_every_flag():
+    """StageIO reads every declared flag from the parsed namespace (none forgotten)."""
+    ns = TRAIN_LIKE.parser().parse_args([])
+    assert isinstance(ns, argparse.Namespace)
+    assert set(vars(ns)) == {"params", *TRAIN_LIKE.paths()}
