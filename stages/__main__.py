@@ -172,7 +172,7 @@ def stage_entry(stage: Stage, deps: list[str], gathered: list[str]) -> dict[str,
         "desc": stage.desc,
         "meta": meta,
         "cmd": " ".join(["python -m stages." + stage.name, *stage.argv()]),
-        "deps": [*deps, *stage.sources.values(), *stage.inputs.values(), *gathered],
+        "deps": [*deps, *stage.inputs.values(), *gathered],
     }
     if stage.params:
         entry["params"] = stage.params

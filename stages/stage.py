@@ -137,8 +137,9 @@ class Stage:
         method: the published method the stage serves (groups the report).
         desc: one or two sentences: what it computes, with the paper's section/equation.
         inputs: ``--flag`` -> path of a file or directory another stage writes.
-        sources: ``--flag`` -> a file of the repository itself that the stage reads (not
-            a stage's output), e.g. dvc.yaml for the report.
+        sources: ``--flag`` -> a repository file the stage reads that is no DVC dep:
+            dvc.yaml itself, which the report reads for the other stages' outputs (DVC
+            refuses it as a dependency; what the report shows of it is in ``gathers``).
         outputs: ``--flag`` -> what it writes.
         configs: the params sections it reads (each a DVC param of the stage), or
             ``Keys(model, ...)`` where only some keys of a section decide its results.
