@@ -38,12 +38,28 @@ SPAN = re.compile(r"<!-- g: (?P<spec>[^>]*?) -->(?P<body>.*?)<!-- /g -->", re.S)
 
 
 def lookup(data: Any, key: str) -> Any:
-    """``data[k1][k2]...`` for a dotted key (list indices allowed)."""
-    for part in key.split("."):
+    """``data[k1][k2]...`` for a dotted key; list indices allowed.
+
+    Keys that themselves contain dots (``at_0.02``, ``eps_0.01``) are matched whole:
+    at each level the longest run of dotted parts that is a key wins.
+    """
+    parts = key.split(".")
+    i = 0
+    while i < len(parts):
         if isinstance(data, list):
-            data = data[int(part)]
-        elif isinstance(data, dict) and part in data:
-            data = data[part]
+            try:
+                data = data[int(parts[i])]
+            except (ValueError, IndexError):
+                raise KeyError(key) from None
+            i += 1
+            continue
+        if not isinstance(data, dict):
+            raise KeyError(key)
+        for j in range(len(parts), i, -1):
+            name = ".".join(parts[i:j])
+            if name in data:
+                data, i = data[name], j
+                break
         else:
             raise KeyError(key)
     return data

@@ -60,28 +60,20 @@ def run(
             best[alpha] = min(best[alpha], epoch(loss_fn))
     plain = best["plain"]
     common = f"{batches} batches of {batch} at {size}px, tiny_resnet, PGD-{steps}; plain epoch {plain:.2f} s"
+    variants = {  # alpha: (stage label, training passes per batch besides PGD, note tail)
+        0.0: ("α = 0", 1, ""),
+        0.5: ("Eq. 2 α = 0.5", 2, "; clean and adversarial batch are two training passes"),
+    }
     return [
         Row(
-            "adv_train (PGD epoch, α = 0)",
-            f"(steps + 1) x plain training epoch, steps = {steps}",
-            "time ratio (AT / ((steps+1) x plain))",
-            best[0.0],
-            (steps + 1) * plain,
+            f"adv_train (PGD epoch, {label})",
+            f"(steps + {k}) x plain training epoch, steps = {steps}",
+            f"time ratio (AT / ((steps+{k}) x plain))",
+            best[alpha],
+            (steps + k) * plain,
             1.15,
             higher_is_better=False,
-            note=f"{common}, AT epoch {best[0.0]:.2f} s ({best[0.0] / plain:.2f} plain epochs)",
-        ),
-        Row(
-            "adv_train (PGD epoch, Eq. 2 α = 0.5)",
-            f"(steps + 2) x plain training epoch, steps = {steps}",
-            "time ratio (AT / ((steps+2) x plain))",
-            best[0.5],
-            (steps + 2) * plain,
-            1.15,
-            higher_is_better=False,
-            note=(
-                f"{common}, AT epoch {best[0.5]:.2f} s ({best[0.5] / plain:.2f} plain epochs; "
-                "clean and adversarial batch are two training passes)"
-            ),
-        ),
+            note=f"{common}, AT epoch {best[alpha]:.2f} s ({best[alpha] / plain:.2f} plain epochs{tail})",
+        )
+        for alpha, (label, k, tail) in variants.items()
     ]

@@ -13,7 +13,7 @@ import torchattacks
 from advinterp.attacks.ifgsm import ifgsm
 from advinterp.models.classifier import build_classifier
 from advinterp.models.frozen import frozen
-from bench.rows import Row, interleaved_best
+from bench.rows import Row, interleaved_best, throughput_row
 
 
 def run(batch: int = 128, size: int = 64, steps: int = 10, eps: float = 0.06) -> list[Row]:
@@ -41,25 +41,19 @@ def run(batch: int = 128, size: int = 64, steps: int = 10, eps: float = 0.06) ->
     note = (
         f"batch {batch}, {size}px tiny_resnet, {steps} steps; ours {batch / best['ours']:.0f} img/s"
     )
+    peers = {  # key in best: (peer, its short name, target ratio)
+        "torchattacks": ("torchattacks BIM", "theirs", 1.0),
+        "floor": ("floor: bare fwd+input-grad / steps", "floor", 0.90),
+    }
     return [
-        Row(
+        throughput_row(
             "attack (IFGSM)",
-            "torchattacks BIM",
-            "throughput ratio (ours/theirs)",
-            1 / best["ours"],
-            1 / best["torchattacks"],
-            1.0,
-            higher_is_better=True,
+            peer,
+            f"throughput ratio (ours/{short})",
+            best["ours"],
+            best[key],
+            target,
             note=note,
-        ),
-        Row(
-            "attack (IFGSM)",
-            "floor: bare fwd+input-grad / steps",
-            "throughput ratio (ours/floor)",
-            1 / best["ours"],
-            1 / best["floor"],
-            0.90,
-            higher_is_better=True,
-            note=note,
-        ),
+        )
+        for key, (peer, short, target) in peers.items()
     ]

@@ -36,7 +36,7 @@ from advinterp.models.checkpoint import save_classifier
 from advinterp.models.classifier import build_classifier
 from advinterp.shards import ShardJob, dask_session, run_shards
 from advinterp.store import create_array, create_group
-from bench.rows import Row
+from bench.rows import Row, throughput_row
 
 log = logging.getLogger("bench.dask_scaling")
 
@@ -123,29 +123,25 @@ def run(
         f"{len(rows) // chunk} shards ({passes / times['dask2']:.0f} passes/s); "
         f"one-off Dask+Prefect start-up {startup['dask2']:.0f} s not included"
     )
+    local = (
+        f"local 1 thread {times['local1']:.1f} s, 2 threads {times['local2']:.1f} s "
+        f"(intra-op speed-up {times['local1'] / times['local2']:.2f}x); "
+        f"Dask 1 worker {times['dask1']:.1f} s, 2 workers {times['dask2']:.1f} s"
+    )
+    peers = {  # key in times: (peer, target speed-up of Dask 2 workers over it, note)
+        "dask1": ("Dask 1 worker x 1 thread", 1.6, common),
+        "local2": ("local, 1 process x 2 torch threads", 1.0, local),
+    }
     return [
-        Row(
+        throughput_row(
             "attack shards, Dask 2 workers x 1 thread",
-            "Dask 1 worker x 1 thread",
+            peer,
             "speed-up (throughput ratio)",
-            len(rows) / times["dask2"],
-            len(rows) / times["dask1"],
-            1.6,
-            higher_is_better=True,
-            note=common,
-        ),
-        Row(
-            "attack shards, Dask 2 workers x 1 thread",
-            "local, 1 process x 2 torch threads",
-            "speed-up (throughput ratio)",
-            len(rows) / times["dask2"],
-            len(rows) / times["local2"],
-            1.0,
-            higher_is_better=True,
-            note=(
-                f"local 1 thread {times['local1']:.1f} s, 2 threads {times['local2']:.1f} s "
-                f"(intra-op speed-up {times['local1'] / times['local2']:.2f}x); "
-                f"Dask 1 worker {times['dask1']:.1f} s, 2 workers {times['dask2']:.1f} s"
-            ),
-        ),
+            times["dask2"],
+            times[key],
+            target,
+            work=len(rows),
+            note=note,
+        )
+        for key, (peer, target, note) in peers.items()
     ]

@@ -17,7 +17,7 @@ from advinterp.config.dataset import SyntheticConfig
 from advinterp.data.synthetic import generate
 from advinterp.detection.attribute_rcnn import DetectorSpec, build_detector, detect, part_targets
 from advinterp.detection.training import detector_optimizer
-from bench.rows import Row, interleaved_best
+from bench.rows import Row, interleaved_best, throughput_row
 
 
 def run(batch: int = 16, size: int = 64) -> list[Row]:
@@ -69,25 +69,19 @@ def run(batch: int = 16, size: int = 64) -> list[Row]:
         repeat=5,
     )
     note = f"batch {batch}, {size}px, backbone {spec.backbone} {list(spec.channels)}"
+    pairs = {  # key in best: (stage, its backbone-only peer, that peer's key)
+        "detect": ("detect (Faster R-CNN inference)", "bare backbone forward", "backbone_forward"),
+        "train": ("train_detector (one step)", "bare backbone forward+backward", "backbone_train"),
+    }
     return [
-        Row(
-            "detect (Faster R-CNN inference)",
-            "bare backbone forward, same batch",
+        throughput_row(
+            stage,
+            f"{peer}, same batch",
             "throughput ratio (detector/backbone)",
-            1 / best["detect"],
-            1 / best["backbone_forward"],
+            best[key],
+            best[peer_key],
             None,
-            higher_is_better=True,
-            note=f"{note}; detector {batch / best['detect']:.0f} img/s",
-        ),
-        Row(
-            "train_detector (one step)",
-            "bare backbone forward+backward, same batch",
-            "throughput ratio (detector/backbone)",
-            1 / best["train"],
-            1 / best["backbone_train"],
-            None,
-            higher_is_better=True,
-            note=f"{note}; detector {batch / best['train']:.0f} img/s",
-        ),
+            note=f"{note}; detector {batch / best[key]:.0f} img/s",
+        )
+        for key, (stage, peer, peer_key) in pairs.items()
     ]

@@ -42,6 +42,30 @@ class Row:
         return {**asdict(self), "ratio": self.ratio, "passed": self.passed}
 
 
+def throughput_row(
+    stage: str,
+    peer: str,
+    measure: str,
+    ours_s: float,
+    theirs_s: float,
+    target: float | None,
+    *,
+    work: float = 1,
+    note: str = "",
+) -> Row:
+    """A higher-is-better row from two best times (s) of the same ``work``: ``work / s`` each."""
+    return Row(
+        stage,
+        peer,
+        measure,
+        work / ours_s,
+        work / theirs_s,
+        target,
+        higher_is_better=True,
+        note=note,
+    )
+
+
 def best_time(fn: Callable[[], object], repeat: int = 3, warmup: int = 1) -> float:
     """Fastest of ``repeat`` wall-clock runs after ``warmup`` (the least-disturbed run)."""
     for _ in range(warmup):

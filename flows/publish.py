@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +32,18 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: obj}
 
 
+def existing_files(root: Path, paths: list[Path]) -> Iterator[tuple[Path, Path]]:
+    """``(path, root / path)`` for each declared output path the stage did write."""
+    return ((path, root / path) for path in paths if (root / path).is_file())
+
+
 def publish_metrics(root: Path, stage: str, metrics: list[Path]) -> int:
     """One table artifact of every metric the stage reports; returns the row count."""
-    rows = []
-    for path in metrics:
-        full = root / path
-        if not full.is_file():
-            continue
-        data = json.loads(full.read_text())
-        rows += [{"file": str(path), "metric": k, "value": v} for k, v in flatten(data).items()]
+    rows = [
+        {"file": str(path), "metric": k, "value": v}
+        for path, full in existing_files(root, metrics)
+        for k, v in flatten(json.loads(full.read_text())).items()
+    ]
     if rows:
         create_table_artifact(
             rows, key=artifact_key(stage, "metrics"), description=f"Metrics of stage `{stage}`"
@@ -50,10 +54,7 @@ def publish_metrics(root: Path, stage: str, metrics: list[Path]) -> int:
 def publish_figures(root: Path, stage: str, figures: list[Path]) -> int:
     """One markdown artifact showing the stage's figures (embedded when small)."""
     parts = []
-    for path in figures:
-        full = root / path
-        if not full.is_file():
-            continue
+    for path, full in existing_files(root, figures):
         data = full.read_bytes()
         if len(data) <= MAX_EMBED_BYTES and path.suffix.lower() == ".png":
             b64 = base64.b64encode(data).decode()

@@ -23,6 +23,7 @@ import logging
 import pkgutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +192,7 @@ def plot_entries(stages: list[Stage]) -> list[dict[str, Any]]:
     for s in stages:
         for o in s.outputs.values():
             for c in o.curves:
-                if isinstance(c.y, dict):
+                if isinstance(c.y, Mapping):
                     y: Any = {f"{o.path}/{f}": col for f, col in c.y.items()}
                     key = c.name or f"{s.name}_{o.path.rsplit('/', 1)[-1]}"
                 else:

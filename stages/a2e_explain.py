@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from advinterp.config.a2e import A2E, A2EExplainConfig, A2ESecondConfig
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.explainers.a2e_figures import perturbation_figure, region_figure
 from advinterp.explainers.a2e_perturbations import MODEL_KEYS, explain_classes
 from advinterp.figures import save_figure
@@ -53,16 +53,15 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg = io.config(A2EExplainConfig)
-    group = open_dataset(io.dataset)
-    index = read_index(group)
-    C = len(index.class_names)
+    data = load_dataset(io.dataset)
+    C = data.num_classes
     paths = {"standard": io.model, "second": io.second_model}
     models = {key: load_classifier(paths[key], io.device, num_classes=C) for key in MODEL_KEYS}
     batch_size = io.config(A2ESecondConfig).batch_size  # of the test-accuracy pass
     result = explain_classes(
         models,
-        group["images"],
-        index,
+        data.images,
+        data.index,
         cfg,
         seed=io.base.seed,
         device=io.device,
@@ -77,7 +76,7 @@ def main(io: StageIO) -> None:
                     {"key": k, "arch": models[k].arch, "checkpoint": str(paths[k])}
                     for k in MODEL_KEYS
                 ],
-                "class_names": index.class_names,
+                "class_names": data.index.class_names,
                 "runs": [r["run"] for r in result.runs],
                 "region_boxes": [list(b) for b in result.boxes],
             },
@@ -88,8 +87,8 @@ def main(io: StageIO) -> None:
     with atomic_output(io.curves) as tmp:
         result.curves.to_csv(tmp, index=False, float_format="%.5f")
     dpi = cfg.figure.dpi
-    save_figure(perturbation_figure(result, index.class_names, dpi), io.figure, dpi)
-    save_figure(region_figure(result, index.class_names, dpi), io.figure_regions, dpi)
+    save_figure(perturbation_figure(result, data.index.class_names, dpi), io.figure, dpi)
+    save_figure(region_figure(result, data.index.class_names, dpi), io.figure_regions, dpi)
     write_json(io.metrics, result.metrics)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from advinterp.config.a2e import A2E, A2ERobustConfig
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.explainers.a2e_figures import generation_figure, inpainting_figure, sketch_figure
 from advinterp.explainers.a2e_robust_tasks import load_robust, robust_tasks
 from advinterp.figures import save_figure
@@ -46,9 +46,8 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg = io.config(A2ERobustConfig)
-    group = open_dataset(io.dataset)
-    index = read_index(group)
-    C = len(index.class_names)
+    data = load_dataset(io.dataset)
+    C = data.num_classes
     robust, robust_path, robust_eps = load_robust(io.robust, cfg.robust_model, io.device, C)
     log.info("robust model %s (train eps %s)", robust_path, robust_eps)
     judges = {
@@ -57,7 +56,7 @@ def main(io: StageIO) -> None:
         "robust": robust,
     }
     result = robust_tasks(
-        robust, judges, group["images"], index, cfg, seed=io.base.seed, device=io.device
+        robust, judges, data.images, data.index, cfg, seed=io.base.seed, device=io.device
     )
 
     chunk = io.base.chunk_size
@@ -67,7 +66,7 @@ def main(io: StageIO) -> None:
             {
                 "params": cfg.model_dump(mode="json"),
                 "robust_model": str(robust_path),
-                "class_names": index.class_names,
+                "class_names": data.index.class_names,
             },
         )
         for name, task in result.tasks.items():
@@ -76,7 +75,7 @@ def main(io: StageIO) -> None:
                 dims = ("image", "channel", "y", "x") if arr.ndim == 4 else ("image", "y", "x")
                 write_array(sub, key, arr, dims=dims, chunk_size=chunk, attrs={"range": [0, 1]})
             write_array(sub, task.key, task.classes(), dims=("image",), chunk_size=chunk)
-    names, dpi = index.class_names, cfg.figure.dpi
+    names, dpi = data.index.class_names, cfg.figure.dpi
     save_figure(generation_figure(result, names, dpi), io.figure_generation, dpi)
     save_figure(inpainting_figure(result, names, dpi), io.figure_inpainting, dpi)
     save_figure(sketch_figure(result, names, dpi), io.figure_sketch, dpi)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from advinterp.config.a2e import A2E, A2ESecondConfig
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.models.checkpoint import load_classifier, save_classifier
 from advinterp.models.second_classifier import train_second_classifier
 from advinterp.store import write_json
@@ -30,14 +30,13 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg = io.config(A2ESecondConfig)
-    group = open_dataset(io.dataset)
-    index = read_index(group)
+    data = load_dataset(io.dataset)
     # Loaded before the second model is built: its initial weights come from the global
     # generator right after this model's (as when a2e_explain trained it).
-    standard = load_classifier(io.model, io.device, num_classes=len(index.class_names))
+    standard = load_classifier(io.model, io.device, num_classes=data.num_classes)
     log.info("training the second architecture %s", cfg.arch)
     model, scores = train_second_classifier(
-        cfg, group["images"], index.labels, index.split, standard, io.device, io.base.seed
+        cfg, data.images, data.index.labels, data.index.split, standard, io.device, io.base.seed
     )
     log.info("%s test accuracy %.3f", cfg.arch, scores["test_accuracy"])
     save_classifier(
@@ -47,7 +46,7 @@ def main(io: StageIO) -> None:
         seed=io.base.seed,
         test_accuracy=scores["test_accuracy"],
     )
-    write_json(io.metrics, {"arch": model.arch, **scores, "chance": 1 / len(index.class_names)})
+    write_json(io.metrics, {"arch": model.arch, **scores, "chance": 1 / data.num_classes})
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import logging
 import pandas as pd
 
 from advinterp.config.attributes import ATTRIBUTES, AdvTrainConfig
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.data.batches import SplitBatches, iter_batches
 from advinterp.data.dataset import TEST, split_rows
 from advinterp.models.adversarial_training import train_robust_models
@@ -40,16 +40,16 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg = io.config(AdvTrainConfig)
-    group = open_dataset(io.dataset)
-    index = read_index(group)
-    images, chunk = group["images"], sample_chunk_size(group["images"])
-    test_rows = split_rows(index, TEST, cfg.eval_images, io.base.seed)
+    data = load_dataset(io.dataset)
+    images, chunk = data.images, sample_chunk_size(data.images)
+    test_rows = split_rows(data.index, TEST, cfg.eval_images, io.base.seed)
     eval_set = [
-        (x, index.labels[idx]) for idx, x in iter_batches(images, test_rows, cfg.batch_size, chunk)
+        (x, data.index.labels[idx])
+        for idx, x in iter_batches(images, test_rows, cfg.batch_size, chunk)
     ]
     result = train_robust_models(
-        lambda: load_classifier(io.model, io.device, num_classes=len(index.class_names)),
-        SplitBatches(images, index.labels, index.split, cfg.batch_size, chunk),
+        lambda: load_classifier(io.model, io.device, num_classes=data.num_classes),
+        SplitBatches(images, data.index.labels, data.index.split, cfg.batch_size, chunk),
         eval_set,
         eps=cfg.eps,
         alpha=cfg.alpha,

@@ -15,7 +15,7 @@ from advinterp.attacks.ifgsm_grid import AttackPlan, attack_arrays, attack_metri
 from advinterp.config.attributes import ATTRIBUTES, AttackConfig
 from advinterp.config.core import ScaleConfig
 from advinterp.data.adversarial import MODES, ChainLayout
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.models.chain_checkpoints import chain_models
 from advinterp.models.checkpoint import load_classifier
 from advinterp.shards import dask_session, run_shards, stage_fingerprint
@@ -47,9 +47,9 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg, scale, chunk = io.config(AttackConfig), io.config(ScaleConfig), io.base.chunk_size
-    dataset = open_dataset(io.dataset)
-    plan = AttackPlan.select(read_index(dataset), **cfg.model_dump(), seed=io.base.seed)
-    image_size = int(dataset["images"].shape[-1])
+    data = load_dataset(io.dataset)
+    plan = AttackPlan.select(data.index, **cfg.model_dump(), seed=io.base.seed)
+    image_size = int(data.images.shape[-1])
     layout = ChainLayout(tuple(chain_models(io.model, io.robust)), MODES, cfg.eps)
     log.info(
         "IFGSM-%d on %d images, eps %s, models %s", cfg.steps, plan.n, cfg.eps, layout.model_keys

@@ -25,7 +25,7 @@ import zarr
 from advinterp.config.attributes import ATTRIBUTES, DetectConfig
 from advinterp.config.core import ScaleConfig
 from advinterp.data.adversarial import MODES
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.detection.artifact import write_detections
 from advinterp.detection.attribute_rcnn import load_detector
 from advinterp.detection.chain_sets import chain_sets
@@ -59,7 +59,7 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg, scale = io.config(DetectConfig), io.config(ScaleConfig)
-    index = read_index(open_dataset(io.dataset))
+    index = load_dataset(io.dataset).index
     attack = open_store(io.attack, {"rows": 1, "labels": 1})
     chain = chain_sets(io.dataset, io.attack, attack, cfg.eps, cfg.at_model)
     rows = attack["rows"][:]

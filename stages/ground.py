@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from advinterp.config.attributes import ATTRIBUTES, GroundConfig
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.figures import save_figure
 from advinterp.grounding.experiment import ground_attributes
 from advinterp.store import atomic_output, open_store, write_json
@@ -47,10 +47,10 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg = io.config(GroundConfig)
-    dataset = open_dataset(io.dataset)
+    data = load_dataset(io.dataset)
     result = ground_attributes(
-        dataset["images"],
-        read_index(dataset),
+        data.images,
+        data.index,
         open_store(io.attack, {"rows": 1, "labels": 1}),
         open_store(io.sje, {"class_embeddings": 2}),
         open_store(io.detections, {"rows": 1}),

@@ -13,7 +13,7 @@ import logging
 from advinterp.analysis.interpretgan_explanations import explain_examples, write_explanations
 from advinterp.analysis.interpretgan_figures import model_explanations_figure
 from advinterp.config.igan import IGAN, IganExplainConfig
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.explainers.interpretgan_training import MODELS, load_igan_models
 from advinterp.figures import save_figure
 from advinterp.store import atomic_output, sample_chunk_size
@@ -39,12 +39,12 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg = io.config(IganExplainConfig)
-    group = open_dataset(io.dataset)
-    images = group["images"]
+    data = load_dataset(io.dataset)
+    images = data.images
     found = explain_examples(
         load_igan_models(io.models, io.device),
         images,
-        read_index(group),
+        data.index,
         cfg,
         chunk_size=sample_chunk_size(images),
         seed=io.base.seed,

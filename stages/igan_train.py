@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from advinterp.config.igan import IGAN, IganTrainConfig
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.errors import DatasetError
 from advinterp.explainers.interpretgan_training import (
     MODELS,
@@ -57,8 +57,8 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg = io.config(IganTrainConfig)
-    group = open_dataset(io.dataset)
-    images = group["images"]
+    data = load_dataset(io.dataset)
+    images = data.images
     if images.shape[-1] < cfg.gan.gen_size:
         raise DatasetError(
             f"{io.dataset}: images of {images.shape[-1]} px are smaller than "
@@ -66,7 +66,7 @@ def main(io: StageIO) -> None:
         )
     trained = train_igan_models(
         images,
-        read_index(group),
+        data.index,
         cfg,
         chunk_size=sample_chunk_size(images),
         seed=io.base.seed,

@@ -12,9 +12,9 @@ import pandas as pd
 
 from advinterp.attacks.lan_examples import lan_examples, write_lan_examples
 from advinterp.config.lan import LAN, LanAttacksConfig
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.models.checkpoint import load_classifier, save_classifier
-from advinterp.store import atomic_output, require_array, sample_chunk_size, write_json
+from advinterp.store import atomic_output, sample_chunk_size, write_json
 from stages.stage import Stage, StageIO, metrics, out, plot, run
 
 log = logging.getLogger("advinterp.stages.lan_attacks")
@@ -38,12 +38,11 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg = io.config(LanAttacksConfig)
-    group = open_dataset(io.dataset)
-    index = read_index(group)
-    images = require_array(group, "images")
-    f1 = load_classifier(io.model, io.device, num_classes=len(index.class_names))
+    data = load_dataset(io.dataset)
+    images = data.images
+    f1 = load_classifier(io.model, io.device, num_classes=data.num_classes)
 
-    result = lan_examples(f1, images, index, cfg, seed=io.base.seed, device=io.device)
+    result = lan_examples(f1, images, data.index, cfg, seed=io.base.seed, device=io.device)
 
     provenance = {
         "dataset": str(io.dataset),

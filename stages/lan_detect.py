@@ -12,7 +12,7 @@ from advinterp.analysis.mask_detection import (
     write_roc_curves,
 )
 from advinterp.config.lan import LAN, LanDetectConfig
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.explainers.lan import load_lan
 from advinterp.figures import save_figure
 from advinterp.models.checkpoint import load_classifier
@@ -59,9 +59,8 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg = io.config(LanDetectConfig)
-    group = open_dataset(io.dataset)
-    index = read_index(group)
-    f1 = load_classifier(io.model, io.device, num_classes=len(index.class_names))
+    data = load_dataset(io.dataset)
+    f1 = load_classifier(io.model, io.device, num_classes=data.num_classes)
     lan = load_lan(io.lan, io.device)
     f2 = load_mask_classifier(io.mask_classifier, io.device)
     masks = require_array(open_store(io.masks, {"masks": 4}), "masks")
@@ -75,9 +74,9 @@ def main(io: StageIO) -> None:
         f1,
         lan,
         f2,
-        require_array(group, "images"),
+        data.images,
         masks,
-        index,
+        data.index,
         lan_example_sets(io.adversarial),
         chain,
         cfg,

@@ -12,12 +12,12 @@ import pandas as pd
 import torch
 
 from advinterp.config.lan import LAN, LanTrainConfig
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.explainers.lan import lan_state
 from advinterp.explainers.lan_training import lan_training
 from advinterp.figures import save_figure
 from advinterp.models.checkpoint import load_classifier
-from advinterp.store import atomic_output, create_group, require_array, write_json
+from advinterp.store import atomic_output, create_group, write_json
 from stages.stage import Curve, Stage, StageIO, figure, metrics, out, plot, run
 
 log = logging.getLogger("advinterp.stages.lan_train")
@@ -49,9 +49,8 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg = io.config(LanTrainConfig)
-    group = open_dataset(io.dataset)
-    index = read_index(group)
-    f1 = load_classifier(io.model, io.device, num_classes=len(index.class_names))
+    data = load_dataset(io.dataset)
+    f1 = load_classifier(io.model, io.device, num_classes=data.num_classes)
     provenance = {
         "dataset": str(io.dataset),
         "model": str(io.model),
@@ -61,8 +60,8 @@ def main(io: StageIO) -> None:
     with atomic_output(io.masks) as tmp:
         result = lan_training(
             f1,
-            require_array(group, "images"),
-            index,
+            data.images,
+            data.index,
             cfg,
             create_group(tmp, {"params": provenance}),
             seed=io.base.seed,

@@ -14,7 +14,7 @@ import numpy as np
 
 from advinterp.attacks.localized_campaign import localized_campaign, write_attacks
 from advinterp.config.localized import LOCALIZED, LocalizedAttackConfig
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.data.dataset import TEST
 from advinterp.models.checkpoint import load_classifier
 from advinterp.store import atomic_output, create_group, write_json
@@ -41,15 +41,14 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg = io.config(LocalizedAttackConfig)
-    group = open_dataset(io.dataset)
-    index = read_index(group)
-    classes = index.class_names
+    data = load_dataset(io.dataset)
+    classes = data.index.class_names
     model = load_classifier(io.model, io.device, num_classes=len(classes))
     attacks = localized_campaign(
         model,
-        group["images"],
-        index.labels,
-        np.flatnonzero(index.split == TEST),
+        data.images,
+        data.index.labels,
+        np.flatnonzero(data.index.split == TEST),
         len(classes),
         cfg,
         seed=io.base.seed,
@@ -68,7 +67,7 @@ def main(io: StageIO) -> None:
         "class_names": classes,
     }
     with atomic_output(io.out) as tmp:
-        write_attacks(create_group(tmp, attrs), attacks, index.labels, io.base.chunk_size)
+        write_attacks(create_group(tmp, attrs), attacks, data.index.labels, io.base.chunk_size)
     with atomic_output(io.attempts) as tmp:
         attacks.attempts_table().to_csv(tmp, index=False)
     write_json(io.metrics, attacks.metrics())

@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from advinterp.config.lan import LAN, MaskClassifierConfig
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.errors import StoreError
 from advinterp.models.mask_classifier import mask_classifier_state
 from advinterp.models.mask_training import train_mask_classifier
@@ -34,7 +34,7 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg = io.config(MaskClassifierConfig)
-    index = read_index(open_dataset(io.dataset))
+    index = load_dataset(io.dataset).index
     masks = require_array(open_store(io.masks, {"masks": 4}), "masks")
     if masks.shape[0] != index.num_samples:
         raise StoreError(f"{io.masks}: {masks.shape[0]} masks for {index.num_samples} dataset rows")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from advinterp.analysis.evaluation_images import evaluation_images
 from advinterp.analysis.pooling_study import compare_pooling, train_twin
 from advinterp.config.igan import IGAN, IganTrainConfig, PoolingStudyConfig
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.explainers.interpretgan_training import load_igan_model, model_path
 from advinterp.models.checkpoint import save_classifier
 from advinterp.models.pooling_cnn import architecture_of
@@ -38,8 +38,8 @@ def main(io: StageIO) -> None:
     cfg = io.config(PoolingStudyConfig)
     recipe = io.config(IganTrainConfig)
     seed = io.base.seed
-    group = open_dataset(io.dataset)
-    index, images = read_index(group), group["images"]
+    data = load_dataset(io.dataset)
+    index, images = data.index, data.images
     chunk = sample_chunk_size(images)
     origin = str(model_path(io.models, "robust"))
     robust = load_igan_model(io.models, "robust", io.device)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from advinterp.config.attributes import ATTRIBUTES, SjeConfig
 from advinterp.data.adversarial import ChainLayout
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.embedding.sje_chain import sje_chain, write_sje_store
 from advinterp.store import atomic_output, open_store, write_json
 from stages.stage import Stage, StageIO, metrics, out, plot, run
@@ -39,7 +39,7 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg = io.config(SjeConfig)
-    index = read_index(open_dataset(io.dataset))
+    index = load_dataset(io.dataset).index
     feats = open_store(io.features, {"rows": 1, "labels": 1, "targets": 1})
     layout = ChainLayout.from_attrs(feats.attrs, str(io.features))
     layout.require(feats, str(io.features), per_model=("clean/features",), per_set=("features",))

@@ -122,6 +122,11 @@ class Keys:
     model: type[Section]
     keys: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        unknown = set(self.keys) - set(self.model.model_fields)
+        if unknown:
+            raise ValueError(f"{self.model.__name__} has no keys {sorted(unknown)}")
+
     @property
     def params(self) -> list[str]:
         return [f"{self.model.section}.{k}" for k in self.keys]

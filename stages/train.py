@@ -8,13 +8,13 @@ import pandas as pd
 
 from advinterp.config.classifier import TrainConfig
 from advinterp.config.core import SHARED
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.data.batches import SplitBatches
 from advinterp.errors import CheckpointError
 from advinterp.models.checkpoint import load_pretrained, save_classifier
 from advinterp.models.classifier import build_classifier
 from advinterp.models.training import fit_split, make_optimizer, split_metrics
-from advinterp.store import atomic_output, sample_chunk_size, write_json
+from advinterp.store import atomic_output, write_json
 from stages.stage import Curve, Stage, StageIO, metrics, out, plot, run
 
 log = logging.getLogger("advinterp.stages.train")
@@ -38,11 +38,9 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg = io.config(TrainConfig)
-    group = open_dataset(io.dataset)
-    index = read_index(group)
-    images = group["images"]
+    data = load_dataset(io.dataset)
 
-    model = build_classifier(cfg.arch, len(index.class_names), cfg.mean, cfg.std)
+    model = build_classifier(cfg.arch, data.num_classes, cfg.mean, cfg.std)
     if cfg.weights is not None:
         try:
             fresh = load_pretrained(model, cfg.weights)
@@ -51,12 +49,12 @@ def main(io: StageIO) -> None:
         log.info("initialised from %s; fresh: %s", cfg.weights, ", ".join(fresh) or "nothing")
     model.to(io.device)
 
-    data = SplitBatches(
-        images, index.labels, index.split, cfg.batch_size, sample_chunk_size(images)
+    batches = SplitBatches(
+        data.images, data.index.labels, data.index.split, cfg.batch_size, data.chunk
     )
     history = fit_split(
         model,
-        data,
+        batches,
         epochs=cfg.epochs,
         optimizer=make_optimizer(model, **cfg.optimizer.model_dump()),
         device=io.device,
@@ -65,8 +63,8 @@ def main(io: StageIO) -> None:
         label_smoothing=cfg.label_smoothing,
     )
     scores = {
-        **split_metrics(model, data, history, io.device),
-        "chance": 1 / len(index.class_names),
+        **split_metrics(model, batches, history, io.device),
+        "chance": 1 / data.num_classes,
     }
     log.info("test accuracy %.3f (chance %.3f)", scores["test_accuracy"], scores["chance"])
     save_classifier(io.model, model, params=cfg.model_dump(mode="json"), seed=io.base.seed)

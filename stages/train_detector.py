@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from advinterp.config.attributes import ATTRIBUTES, TrainDetectorConfig
-from advinterp.data.artifact import open_dataset, read_index
+from advinterp.data.artifact import load_dataset
 from advinterp.detection.attribute_rcnn import save_detector
 from advinterp.detection.experiment import train_and_score
 from advinterp.store import atomic_output, write_json
@@ -43,10 +43,9 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg = io.config(TrainDetectorConfig)
-    group = open_dataset(io.dataset)
-    index = read_index(group)
+    data = load_dataset(io.dataset)
     result = train_and_score(
-        group["images"], index, cfg, io.base.seed, io.device, origin=str(io.dataset)
+        data.images, data.index, cfg, io.base.seed, io.device, origin=str(io.dataset)
     )
     save_detector(io.model, result.model, params=cfg.model_dump(mode="json"), seed=io.base.seed)
     with atomic_output(io.history) as tmp:

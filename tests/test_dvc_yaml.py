@@ -304,7 +304,7 @@ def test_stage_entry_sorts_each_output_kind_into_its_dvc_key():
         method=FIRST,
         desc="every kind of output",
         inputs={"dataset": "data/dataset.zarr"},
-        sources={"template": "docs/template.md"},
+        sources={"dvc_yaml": "dvc.yaml"},
         outputs={
             "out": out("artifacts/kinds/store.zarr"),
             "table": table("artifacts/kinds/table.csv"),
@@ -318,12 +318,8 @@ def test_stage_entry_sorts_each_output_kind_into_its_dvc_key():
     entry = gen.stage_entry(s, ["stages/kinds.py", "advinterp/x.py"], [])
     assert entry["desc"] == "every kind of output"
     assert entry["cmd"] == "python -m stages.kinds " + " ".join(s.argv())
-    assert entry["deps"] == [
-        "stages/kinds.py",
-        "advinterp/x.py",
-        "docs/template.md",
-        "data/dataset.zarr",
-    ]
+    # Sources are read, never deps: DVC refuses dvc.yaml as a dependency.
+    assert entry["deps"] == ["stages/kinds.py", "advinterp/x.py", "data/dataset.zarr"]
     assert entry["params"] == ["base.seed", "train"]
     assert entry["outs"] == [
         "artifacts/kinds/store.zarr",

@@ -47,5 +47,10 @@ def test_a_missing_file_or_key_is_a_clear_error(root):
 
 def test_lookup_and_format():
     assert lookup({"a": [{"b": 3}]}, "a.0.b") == 3
+    dotted = {"at_0.02": {"adv": 0.3}, "at_0": {"x": 1}, "eps_0.01": 5}
+    assert lookup(dotted, "at_0.02.adv") == 0.3 and lookup(dotted, "at_0.x") == 1
+    assert lookup(dotted, "eps_0.01") == 5
+    with pytest.raises(KeyError):
+        lookup(dotted, "at_0.02.missing")
     assert format_value(None) == "n/a" and format_value(0.12345) == "0.123"
     assert format_value(True) == "True" and format_value(0.5, "pct") == "50 %"

@@ -81,7 +81,8 @@ class DistancePair:
         }
 
 
-def clean_vs_adversarial(
+def panel_distances(
+    panel: str,
     Z: np.ndarray,
     Zhat: np.ndarray,
     phi: np.ndarray,
@@ -90,51 +91,24 @@ def clean_vs_adversarial(
     fraction: float = 0.2,
     scope: str = "per_image",
 ) -> DistancePair:
-    """Panel (a), Eqs. 8-9, on the attributes changing most from ``Z`` to ``Ẑ``.
+    """d1 and d2 of one Figure 5 panel, on the attributes changing most from ``Z`` to ``Ẑ``.
+
+    (a) Eqs. 8-9: ``||Z - Ẑ||`` vs ``||φ(y_n) - φ(y)||``; (b) Eqs. 12-13: the same with
+    ``Z`` = ``Ẑ^AT_{n,y_n}`` (AT, correct) against ``Ẑ_{n,y}`` (standard, wrong);
+    (c)/(d) Eqs. 10-11 / 14-15: ``||Ẑ - φ(y)||`` vs ``||Ẑ - φ(y_n)||`` (``Z``, the clean
+    image's attributes under the same model, only chooses the attributes).
 
     Shape:
-        Z, Zhat: (N, A) predicted attributes, clean (correct) and adversarial (wrong);
+        Z, Zhat: (N, A) predicted attributes, before and after the attack;
         phi: (C, A) class embeddings; true, wrong: (N,) int classes y_n and y.
     """
+    if panel not in PANELS:
+        raise ValueError(f"panel must be one of {sorted(PANELS)}, got {panel!r}")
     mask = most_changed(Z, Zhat, fraction, scope)
-    return DistancePair(
-        masked_distance(Z, Zhat, mask), masked_distance(phi[true], phi[wrong], mask)
-    )
-
-
-def robust_vs_standard(
-    Zhat_at: np.ndarray,
-    Zhat: np.ndarray,
-    phi: np.ndarray,
-    true: np.ndarray,
-    wrong: np.ndarray,
-    fraction: float = 0.2,
-    scope: str = "per_image",
-) -> DistancePair:
-    """Panel (b), Eqs. 12-13: ``Ẑ^AT_{n,y_n}`` (AT, correct) vs ``Ẑ_{n,y}`` (standard, wrong).
-
-    Shape: as :func:`clean_vs_adversarial` with ``Zhat_at`` in place of ``Z``.
-    """
-    return clean_vs_adversarial(Zhat_at, Zhat, phi, true, wrong, fraction, scope)
-
-
-def wrong_vs_correct(
-    Z: np.ndarray,
-    Zhat: np.ndarray,
-    phi: np.ndarray,
-    true: np.ndarray,
-    wrong: np.ndarray,
-    fraction: float = 0.2,
-    scope: str = "per_image",
-) -> DistancePair:
-    """Panels (c)/(d), Eqs. 10-11 / 14-15: ``Ẑ`` to the wrong vs the correct class.
-
-    ``Z`` (the clean image's attributes under the same model) only chooses the
-    most-changed attributes; the distances are those of ``Ẑ``.
-
-    Shape: as :func:`clean_vs_adversarial`.
-    """
-    mask = most_changed(Z, Zhat, fraction, scope)
+    if panel in ("a", "b"):
+        return DistancePair(
+            masked_distance(Z, Zhat, mask), masked_distance(phi[true], phi[wrong], mask)
+        )
     return DistancePair(
         masked_distance(Zhat, phi[wrong], mask), masked_distance(Zhat, phi[true], mask)
     )
@@ -212,11 +186,11 @@ def figure5_panels(
         "c": fooled(true, c_std, a_std),
         "d": fooled(true, c_at, a_at),
     }
-    a, b, c, d = m["a"], m["b"], m["c"], m["d"]
+    before = {"a": z_std, "b": zh_at, "c": z_std, "d": z_at}
+    after = {"a": zh_std, "b": zh_std, "c": zh_std, "d": zh_at}
+    wrong = {"a": a_std, "b": a_std, "c": a_std, "d": a_at}
     out = {
-        "a": clean_vs_adversarial(z_std[a], zh_std[a], phi, true[a], a_std[a], fraction, scope),
-        "b": robust_vs_standard(zh_at[b], zh_std[b], phi, true[b], a_std[b], fraction, scope),
-        "c": wrong_vs_correct(z_std[c], zh_std[c], phi, true[c], a_std[c], fraction, scope),
-        "d": wrong_vs_correct(z_at[d], zh_at[d], phi, true[d], a_at[d], fraction, scope),
+        k: panel_distances(k, before[k][r], after[k][r], phi, true[r], wrong[k][r], fraction, scope)
+        for k, r in m.items()
     }
     return out, m

@@ -149,6 +149,14 @@ class A2EResult:
     def target_probability(self) -> float:
         return float(self.history[-1]) if len(self.history) else 0.0
 
+    def applied_to(self, seed: torch.Tensor) -> torch.Tensor:
+        """The image ``Clip(seed + p)`` (Sec. 5.2's generated image).
+
+        Shape:
+            seed: (3, H, W) float32 in [0, 1]; returns (3, H, W) in [0, 1].
+        """
+        return (seed + self.perturbation).clamp(0.0, 1.0)
+
 
 @torch.no_grad()
 def target_probability(

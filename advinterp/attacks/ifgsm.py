@@ -14,6 +14,8 @@ clipping, in one small function; ``bench/`` compares its throughput with torchat
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -72,33 +74,57 @@ def default_step_size(eps: float, steps: int) -> float:
     return 2.5 * eps / max(steps, 1)
 
 
-def ifgsm(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    eps: float,
-    steps: int = 10,
-    step_size: float | None = None,
-    targets: torch.Tensor | None = None,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """IFGSM adversarial examples (Eq. 1), untargeted or, given ``targets``, targeted.
-
-    Args:
-        model: maps images in [0, 1] to logits; left in the state it was found in.
-        eps: L-inf budget in pixel units ([0, 1] scale).
-        steps: iterations; ``step_size`` α defaults to :func:`default_step_size`.
-        targets: target class per sample for the targeted attack.
-        generator: unused (IFGSM is deterministic); accepted so every L-inf attack in
-            :mod:`advinterp.attacks.registry` shares one signature.
+def uniform_start(x: torch.Tensor, eps: float, generator: torch.Generator | None) -> torch.Tensor:
+    """``x`` plus uniform noise in [-eps, eps] (drawn on the CPU so seeds are portable).
 
     Shape:
-        x: (N, 3, H, W) float32 in [0, 1]; y, targets: (N,) int64.
-        returns: (N, 3, H, W) float32 in [0, 1], ``|x̂ - x|_inf <= eps``.
+        x: (N, 3, H, W) float32 in [0, 1]; returns the same shape (not yet clipped).
     """
-    del generator
-    alpha = default_step_size(eps, steps) if step_size is None else step_size
-    if targets is None:
-        return linf_iterate(model, x, y, eps=eps, step_size=alpha, steps=steps, targeted=False)
-    return linf_iterate(model, x, targets, eps=eps, step_size=alpha, steps=steps, targeted=True)
+    noise = torch.rand(x.shape, generator=generator, dtype=x.dtype) * 2 - 1
+    return x.detach() + eps * noise.to(x.device)
+
+
+@dataclass(frozen=True)
+class SignGradientAttack:
+    """Eq. 1's loop (:func:`linf_iterate`) from the clean image (IFGSM) or, with
+    ``random_start``, from a uniform point of the eps-ball (PGD, Madry et al. 2018)."""
+
+    random_start: bool
+
+    def __call__(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        eps: float,
+        steps: int = 10,
+        step_size: float | None = None,
+        targets: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Adversarial examples, untargeted or, given ``targets``, targeted.
+
+        Args:
+            model: maps images in [0, 1] to logits; left in the state it was found in.
+            eps: L-inf budget in pixel units ([0, 1] scale).
+            steps: iterations; ``step_size`` α defaults to :func:`default_step_size`.
+            targets: target class per sample for the targeted attack.
+            generator: seeds the random start; unused without one (IFGSM is
+                deterministic), accepted so every L-inf attack in
+                :mod:`advinterp.attacks.registry` shares one signature.
+
+        Shape:
+            x: (N, 3, H, W) float32 in [0, 1]; y, targets: (N,) int64.
+            returns: (N, 3, H, W) float32 in [0, 1], ``|x̂ - x|_inf <= eps``.
+        """
+        alpha = default_step_size(eps, steps) if step_size is None else step_size
+        start = uniform_start(x, eps, generator) if self.random_start else None
+        goal, targeted = (y, False) if targets is None else (targets, True)
+        return linf_iterate(
+            model, x, goal, eps=eps, step_size=alpha, steps=steps, targeted=targeted, start=start
+        )
+
+
+ifgsm = SignGradientAttack(random_start=False)
+"""IFGSM adversarial examples (Eq. 1): :class:`SignGradientAttack` from the clean image."""

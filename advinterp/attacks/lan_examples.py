@@ -19,12 +19,11 @@ import torch
 
 from advinterp.attacks.suite import Setting, craft, lan_suite, perturbation_norms
 from advinterp.config.lan import LanAttacksConfig, TransferParams
-from advinterp.data.batches import SplitBatches
 from advinterp.data.dataset import TEST, AttributeIndex, stratified_subset
 from advinterp.models.classifier import ImageClassifier, build_classifier
 from advinterp.models.predict import predict
-from advinterp.models.training import fit_split, make_optimizer
-from advinterp.store import atomic_output, create_group, sample_chunk_size, write_array
+from advinterp.models.training import fit_on_split
+from advinterp.store import atomic_output, create_group, write_array
 
 log = logging.getLogger(__name__)
 
@@ -80,19 +79,11 @@ def train_transfer_source(
     Shape:
         images: (N, 3, H, W) float32 in [0, 1], one per dataset row (a zarr array).
     """
-    data = SplitBatches(
-        images, index.labels, index.split, params.batch_size, sample_chunk_size(images)
-    )
     model = build_classifier(
         params.arch, f1.num_classes, f1.mean.flatten().tolist(), f1.std.flatten().tolist()
     ).to(device)
-    history = fit_split(
-        model,
-        data,
-        epochs=params.epochs,
-        optimizer=make_optimizer(model, **params.optimizer.model_dump()),
-        device=device,
-        seed=seed,
+    _, history = fit_on_split(
+        model, images, index.labels, index.split, params, device=device, seed=seed
     )
     return model, history
 

@@ -21,6 +21,7 @@ Group attrs hold the class, attribute and part names and the dataset's provenanc
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ from advinterp.store import (
     create_group,
     open_store,
     read_array,
+    require_array,
+    sample_chunk_size,
     shard_slices,
     str_list_attr,
     write_array,
@@ -74,66 +77,75 @@ def write_dataset(
     )
     for sl in track(shard_slices(n, chunk_size), desc="images", unit="shard"):
         images[sl] = source.load(range(sl.start, sl.stop))
-    write_array(
-        group, "labels", index.labels.astype(np.int64), dims=("sample",), chunk_size=chunk_size
-    )
-    write_array(
-        group,
-        "split",
-        index.split.astype(np.int8),
-        dims=("sample",),
-        chunk_size=chunk_size,
-        attrs={"codes": {"train": 0, "val": 1, "test": 2}},
-    )
     C = index.class_attributes.shape[0]
-    write_array(
-        group,
-        "class_attributes",
-        index.class_attributes.astype(np.float32),
-        dims=("class", "attribute"),
-        chunk_size=max(C, 1),
-        attrs={"range": [0.0, 1.0]},
-    )
+    # (name, values, dims, chunk size, attrs), written in this order.
+    arrays: list[tuple[str, np.ndarray, tuple[str, ...], int, dict[str, Any] | None]] = [
+        ("labels", index.labels.astype(np.int64), ("sample",), chunk_size, None),
+        (
+            "split",
+            index.split.astype(np.int8),
+            ("sample",),
+            chunk_size,
+            {"codes": {"train": 0, "val": 1, "test": 2}},
+        ),
+        (
+            "class_attributes",
+            index.class_attributes.astype(np.float32),
+            ("class", "attribute"),
+            max(C, 1),
+            {"range": [0.0, 1.0]},
+        ),
+    ]
     if index.image_attributes is not None:
-        write_array(
-            group,
-            "image_attributes",
-            index.image_attributes.astype(np.uint8),
-            dims=("sample", "attribute"),
-            chunk_size=chunk_size,
+        image_attributes = index.image_attributes.astype(np.uint8)
+        arrays.append(
+            ("image_attributes", image_attributes, ("sample", "attribute"), chunk_size, None)
         )
     if index.boxes is not None:
         b = index.boxes
         m_chunk = max(1, min(len(b.part), 4096))
-        write_array(
-            group,
-            "box_offsets",
-            b.offsets.astype(np.int64),
-            dims=("sample",),
-            chunk_size=chunk_size,
-        )
-        write_array(
-            group,
-            "box_xyxy",
-            b.xyxy.astype(np.float32),
-            dims=("box", "coord"),
-            chunk_size=m_chunk,
-            attrs={"units": "fraction of width/height", "order": "x0,y0,x1,y1"},
-        )
-        write_array(group, "box_part", b.part.astype(np.int64), dims=("box",), chunk_size=m_chunk)
-        write_array(
-            group,
-            "box_attributes",
-            b.attributes.astype(np.uint8),
-            dims=("box", "attribute"),
-            chunk_size=m_chunk,
-        )
+        box_units = {"units": "fraction of width/height", "order": "x0,y0,x1,y1"}
+        arrays += [
+            ("box_offsets", b.offsets.astype(np.int64), ("sample",), chunk_size, None),
+            ("box_xyxy", b.xyxy.astype(np.float32), ("box", "coord"), m_chunk, box_units),
+            ("box_part", b.part.astype(np.int64), ("box",), m_chunk, None),
+            ("box_attributes", b.attributes.astype(np.uint8), ("box", "attribute"), m_chunk, None),
+        ]
+    for name, values, dims, chunk, attrs in arrays:
+        write_array(group, name, values, dims=dims, chunk_size=chunk, attrs=attrs)
     return group
 
 
 def open_dataset(path: Path | str) -> zarr.Group:
     """Open a dataset store, checking its schema."""
     return open_store(path, REQUIRED)
+
+
+@dataclass(frozen=True)
+class DatasetArtifact:
+    """A dataset store opened for reading: its index in memory, its pixels on disk.
+
+    Shape:
+        images: (N, 3, S, S) float32 in [0, 1], read lazily shard by shard.
+    """
+
+    index: AttributeIndex
+    images: zarr.Array
+
+    @property
+    def chunk(self) -> int:
+        """Samples per storage shard of ``images`` (the unit of streaming)."""
+        return sample_chunk_size(self.images)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.index.class_names)
+
+
+def load_dataset(path: Path | str) -> DatasetArtifact:
+    """Open a dataset store and read its index (schema and consistency checked)."""
+    group = open_dataset(path)
+    return DatasetArtifact(read_index(group), require_array(group, "images", str(path)))
 
 
 def read_index(group: zarr.Group, origin: str | None = None) -> AttributeIndex:

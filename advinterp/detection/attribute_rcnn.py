@@ -166,7 +166,7 @@ class AttributeRoIHeads(RoIHeads):
         self.attribute_predictor = attribute_predictor
         self.attribute_loss_weight = attribute_loss_weight
 
-    def forward(  # type: ignore[override]
+    def forward(
         self,
         features: dict[str, torch.Tensor],
         proposals: list[torch.Tensor],
@@ -184,6 +184,7 @@ class AttributeRoIHeads(RoIHeads):
         class_logits, box_regression = self.box_predictor(box_features)
 
         if self.training:
+            assert targets is not None  # checked above, before sampling
             loss_classifier, loss_box_reg = fastrcnn_loss(
                 class_logits, box_regression, labels, regression_targets
             )
@@ -237,14 +238,16 @@ class AttributeFasterRCNN(FasterRCNN):
     returns the loss dict (RPN, box and attribute losses).
     """
 
+    roi_heads: AttributeRoIHeads  # replaced in __init__ (torchvision leaves it untyped)
+
     def __init__(self, spec: DetectorSpec):
         backbone, featmaps, anchors = _backbone(spec)
+        # Both backbones set out_channels; nn.Module does not type it.
+        channels = int(backbone.out_channels)  # type: ignore[arg-type]
         roi_pool = MultiScaleRoIAlign(
             featmap_names=featmaps, output_size=spec.roi_output_size, sampling_ratio=2
         )
-        box_head = TwoMLPHead(
-            backbone.out_channels * spec.roi_output_size**2, spec.representation_size
-        )
+        box_head = TwoMLPHead(channels * spec.roi_output_size**2, spec.representation_size)
         box_predictor = FastRCNNPredictor(spec.representation_size, spec.num_classes + 1)
         super().__init__(
             backbone,
@@ -267,7 +270,9 @@ class AttributeFasterRCNN(FasterRCNN):
             box_detections_per_img=spec.detections_per_img,
             box_batch_size_per_image=spec.box_batch_size_per_image,
         )
-        plain = self.roi_heads  # the same components, re-wrapped with the attribute branch
+        plain: RoIHeads = (
+            self.roi_heads
+        )  # the same components, re-wrapped with the attribute branch
         self.roi_heads = AttributeRoIHeads(
             plain.box_roi_pool,
             plain.box_head,
@@ -281,7 +286,7 @@ class AttributeFasterRCNN(FasterRCNN):
             plain.nms_thresh,
             plain.detections_per_img,
             attribute_predictor=AttributePredictor(
-                spec.representation_size + backbone.out_channels,
+                spec.representation_size + channels,
                 spec.num_classes + 1,
                 spec.num_attributes,
             ),
@@ -294,7 +299,7 @@ def _backbone(spec: DetectorSpec) -> tuple[nn.Module, list[str], AnchorGenerator
     ratios = tuple(float(r) for r in spec.aspect_ratios)
     if spec.backbone == "tiny":
         backbone = TinyBackbone(spec.channels, spec.strides)
-        sizes = (tuple(int(s) for s in spec.anchor_sizes),)
+        sizes: tuple[tuple[int, ...], ...] = (tuple(int(s) for s in spec.anchor_sizes),)
         return backbone, ["0"], AnchorGenerator(sizes, (ratios,))
     # FPN gives 5 maps ("0".."3" and "pool"): one anchor size per level, BN trainable
     # because nothing is pretrained.
@@ -303,7 +308,7 @@ def _backbone(spec: DetectorSpec) -> tuple[nn.Module, list[str], AnchorGenerator
     )
     if len(spec.anchor_sizes) != 5:
         raise ValueError(f"a {spec.backbone} FPN backbone needs 5 anchor sizes, one per level")
-    sizes = tuple((int(s),) for s in spec.anchor_sizes)
+    sizes = tuple((int(s),) for s in spec.anchor_sizes)  # one size per pyramid level
     return backbone, ["0", "1", "2", "3"], AnchorGenerator(sizes, (ratios,) * 5)
 
 

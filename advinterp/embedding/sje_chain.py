@@ -191,22 +191,16 @@ def sje_chain(
 
 
 def _write_outputs(group: zarr.Group, out: SjeOutputs, chunk: int) -> None:
-    write_array(
-        group,
-        "attributes",
-        out.attributes,
-        dims=("sample", "attribute"),
-        chunk_size=chunk,
-        attrs={"meaning": "θ(x)W, in the space of class_embeddings"},
-    )
-    write_array(
-        group,
-        "scores",
-        out.scores,
-        dims=("sample", "class"),
-        chunk_size=chunk,
-        attrs={"meaning": "compatibility θ(x)ᵀWφ(y) (Eq. 3)"},
-    )
+    for name, values, dims, meaning in (
+        (
+            "attributes",
+            out.attributes,
+            ("sample", "attribute"),
+            "θ(x)W, in the space of class_embeddings",
+        ),
+        ("scores", out.scores, ("sample", "class"), "compatibility θ(x)ᵀWφ(y) (Eq. 3)"),
+    ):
+        write_array(group, name, values, dims=dims, chunk_size=chunk, attrs={"meaning": meaning})
     write_array(group, "pred", out.pred, dims=("sample",), chunk_size=chunk)
 
 

@@ -22,14 +22,13 @@ import numpy as np
 import torch
 import zarr
 
-from advinterp.attacks.attack_to_explain import A2EParams, Penalty
+from advinterp.attacks.attack_to_explain import A2EParams, Penalty, attack_to_explain
 from advinterp.config.a2e import A2EAttackParams, A2ERobustConfig
 from advinterp.data.dataset import TEST, TRAIN, AttributeIndex
 from advinterp.data.rows import read_rows
 from advinterp.errors import CheckpointError, ParamError
 from advinterp.explainers.robust_generation import (
     ClassGaussian,
-    a2e_image,
     box_mask,
     corrupt,
     crude_sketch,
@@ -287,7 +286,10 @@ def _generation(
     gen_targets = [t for t in cfg.targets for _ in range(cfg.seeds_per_target)]
     for t in track(gen_targets, total=len(gen_targets), desc="generation", unit="image"):
         seed = d.draws(t, 1)[0]
-        a2e, res = a2e_image(d.robust, seed, d.draws(t, cfg.num_samples), t, gp, d.gen())
+        res = attack_to_explain(
+            d.robust, seed, d.draws(t, cfg.num_samples), t, gp, d.gen(), refine=False
+        )
+        a2e = res.applied_to(seed)
         pgd = d.baseline(seed, t, gp.eta, res.iterations)
         rec: dict[str, Any] = {
             "target": t,
@@ -329,7 +331,10 @@ def _inpainting(
         seed = corrupt(original, mask, ic.fill)
         penalty = inpainting_penalty(mask, ic.beta)
         samples = d.draws(t, cfg.num_samples)
-        a2e, res = a2e_image(d.robust, seed, samples, t, ip, d.gen(), penalty=penalty)
+        res = attack_to_explain(
+            d.robust, seed, samples, t, ip, d.gen(), penalty=penalty, refine=False
+        )
+        a2e = res.applied_to(seed)
         pgd = d.baseline(seed, t, ip.eta, res.iterations, penalty)
         rec: dict[str, Any] = {"row": int(row), "label": t, "iterations": res.iterations}
         for name, x in (("original", original), ("corrupted", seed), ("a2e", a2e), ("pgd", pgd)):
@@ -355,7 +360,8 @@ def _sketch(judges: Mapping[str, ImageClassifier], cfg: A2ERobustConfig, d: _Dra
         reference = read_rows(d.images, np.array([row]))[0].to(d.device)
         sketch = crude_sketch(reference.cpu(), sc.n_segments, sc.compactness).to(d.device)
         samples = d.draws(t, cfg.num_samples)
-        a2e, res = a2e_image(d.robust, sketch, samples, t, sp, d.gen(), refine=True)
+        res = attack_to_explain(d.robust, sketch, samples, t, sp, d.gen(), refine=True)
+        a2e = res.applied_to(sketch)
         pgd = d.baseline(sketch, t, sp.eta, res.iterations)
         rec: dict[str, Any] = {
             "row": row,

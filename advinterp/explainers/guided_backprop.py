@@ -18,15 +18,13 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
 import torch
 from captum.attr import GuidedBackprop
 from torch import nn
 
-from advinterp.explainers.protocol import ExampleSlice, ShapeKind, batched_attribution
+from advinterp.explainers.protocol import Attribution, GradientExplainer, ShapeKind
 from advinterp.models.frozen import frozen
 
 
@@ -72,8 +70,7 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> 
     return attr.detach()
 
 
-@dataclass(frozen=True)
-class GuidedBackpropExplainer:
+class GuidedBackpropExplainer(GradientExplainer):
     """:func:`guided_backprop` as an :class:`~advinterp.explainers.protocol.Explainer`.
 
     Args:
@@ -84,21 +81,4 @@ class GuidedBackpropExplainer:
     outputs: ClassVar[Mapping[str, tuple[ShapeKind, str]]] = {
         "guided_backprop": ("image", "float32")
     }
-    batch_size: int = 64
-
-    def explain(
-        self,
-        model: nn.Module,
-        images: np.ndarray,
-        targets: np.ndarray,
-        *,
-        device: torch.device,
-        where: ExampleSlice,
-    ) -> dict[str, np.ndarray]:
-        """``{"guided_backprop": (N, 3, H, W) float32}``; ``where`` is unused."""
-        del where  # deterministic
-        return {
-            "guided_backprop": batched_attribution(
-                guided_backprop, model, images, targets, self.batch_size, device
-            )
-        }
+    attribution: ClassVar[Attribution] = guided_backprop

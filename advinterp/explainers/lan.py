@@ -31,8 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advinterp.errors import CheckpointError
-from advinterp.models.checkpoint import read_weights_file
+from advinterp.models.checkpoint import load_from_state
 from advinterp.models.frozen import frozen
 from advinterp.progress import track
 
@@ -338,9 +337,4 @@ def load_lan(path: Path | str, device: torch.device) -> LanNet:
     Raises:
         CheckpointError: missing, unreadable, or not a LAN checkpoint.
     """
-    obj = read_weights_file(path, device)
-    try:
-        lan = lan_from_state(obj)
-    except ValueError as err:
-        raise CheckpointError(f"{path}: {err}") from None
-    return lan.to(device)
+    return load_from_state(path, device, lan_from_state)

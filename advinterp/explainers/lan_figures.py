@@ -43,26 +43,17 @@ def mask_grid_figure(
     for j in range(k):
         _show_image(axes[0, j], images[j], titles[j])
         _show_mask(axes[1, j], masks[j])
-    axes[0, 0].text(
-        -0.15,
-        0.5,
-        "image",
-        transform=axes[0, 0].transAxes,
-        rotation=90,
-        va="center",
-        ha="right",
-        fontsize=8,
-    )
-    axes[1, 0].text(
-        -0.15,
-        0.5,
-        "LAN mask",
-        transform=axes[1, 0].transAxes,
-        rotation=90,
-        va="center",
-        ha="right",
-        fontsize=8,
-    )
+    for r, row_name in enumerate(("image", "LAN mask")):
+        axes[r, 0].text(
+            -0.15,
+            0.5,
+            row_name,
+            transform=axes[r, 0].transAxes,
+            rotation=90,
+            va="center",
+            ha="right",
+            fontsize=8,
+        )
     fig.tight_layout()
     return fig
 

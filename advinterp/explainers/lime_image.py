@@ -38,9 +38,8 @@ from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from advinterp.explainers.protocol import ExampleSlice, ShapeKind
+from advinterp.explainers.protocol import Example, SeededExplainer, ShapeKind
 from advinterp.models.frozen import frozen
-from advinterp.progress import track
 
 KERNEL_WIDTH = 0.25  # lime_image.LimeImageExplainer's default
 NUM_FEATURES = 100000  # explain_instance's default: keep every superpixel
@@ -299,12 +298,18 @@ def lime_seed(seed: int, image_set: int, i: int) -> int:
 
 
 @dataclass(frozen=True)
-class LimeExplainer:
+class LimeExplainer(SeededExplainer):
     """:class:`FastLimeImage` as an :class:`~advinterp.explainers.protocol.Explainer`.
 
     Example i is explained with ``random_state = lime_seed(seed, image_set, start + i)``
     (``where``), which the ``lime`` package reproduces; the best ``settings.top``
     positive superpixels are kept.
+
+    Returns (from ``explain``):
+        ``lime_segments`` (N, H, W) int32; ``lime_top`` (N, T) int32 positive
+        superpixel ids, best first, -1 padded; ``lime_weights`` (N, T) float32 their
+        weights; ``lime_num_segments``, ``lime_evaluated`` (N,) int32; ``lime_score``
+        (N,) float32 (R² of the surrogate); ``lime_seed`` (N,) uint32.
     """
 
     name: ClassVar[str] = "lime"
@@ -317,65 +322,44 @@ class LimeExplainer:
         "lime_score": ("one", "float32"),
         "lime_seed": ("one", "uint32"),
     }
+    progress: ClassVar[str | None] = "LIME"
     settings: LimeSettings
 
-    def explain(
-        self,
-        model: nn.Module,
-        images: np.ndarray,
-        targets: np.ndarray,
-        *,
-        device: torch.device,
-        where: ExampleSlice,
-    ) -> dict[str, np.ndarray]:
-        """LIME of each image for its target.
+    @property
+    def rank(self) -> int:
+        """T = ``settings.top`` kept superpixels."""
+        return self.settings.top
 
-        Returns:
-            ``lime_segments`` (N, H, W) int32; ``lime_top`` (N, T) int32 positive
-            superpixel ids, best first, -1 padded; ``lime_weights`` (N, T) float32 their
-            weights; ``lime_num_segments``, ``lime_evaluated`` (N,) int32; ``lime_score``
-            (N,) float32 (R² of the surrogate); ``lime_seed`` (N,) uint32.
-        """
-        n, _, h, w = images.shape
+    def explain_example(self, example: Example) -> dict[str, Any]:
+        """LIME of one image for its target: its row of every output."""
         top = self.settings.top
-        segments = np.zeros((n, h, w), np.int32)
-        lime_top = np.full((n, top), -1, np.int32)
-        lime_weights = np.zeros((n, top), np.float32)
-        num_segments = np.zeros(n, np.int32)
-        evaluated = np.zeros(n, np.int32)
-        score = np.zeros(n, np.float32)
-        seeds = np.array(
-            [lime_seed(where.seed, where.image_set, where.start + i) for i in range(n)], np.uint32
+        seed = lime_seed(example.seed, example.image_set, example.position)
+        explainer = FastLimeImage(
+            example.model,
+            random_state=seed,
+            batch_size=self.settings.batch_size,
+            device=example.device,
         )
-        for i in track(range(n), total=n, desc=f"{where.desc}: LIME", unit="image"):
-            explainer = FastLimeImage(
-                model,
-                random_state=int(seeds[i]),
-                batch_size=self.settings.batch_size,
-                device=device,
-            )
-            hwc = np.ascontiguousarray(images[i].transpose(1, 2, 0))
-            exp = explainer.explain(
-                hwc,
-                int(targets[i]),
-                num_samples=self.settings.num_samples,
-                segmentation_fn=self.settings.segmentation_fn,
-            )
-            ids = exp.top_positive(top)
-            segments[i] = exp.segments
-            lime_top[i, : len(ids)] = ids
-            lime_weights[i, : len(ids)] = exp.weights[ids]
-            num_segments[i] = len(np.unique(exp.segments))
-            evaluated[i] = exp.num_evaluated
-            score[i] = exp.score
+        hwc = np.ascontiguousarray(example.image.transpose(1, 2, 0))
+        exp = explainer.explain(
+            hwc,
+            example.target,
+            num_samples=self.settings.num_samples,
+            segmentation_fn=self.settings.segmentation_fn,
+        )
+        ids = exp.top_positive(top)
+        lime_top = np.full(top, -1, np.int32)
+        lime_top[: len(ids)] = ids
+        weights = np.zeros(top, np.float32)
+        weights[: len(ids)] = exp.weights[ids]
         return {
-            "lime_segments": segments,
+            "lime_segments": exp.segments,
             "lime_top": lime_top,
-            "lime_weights": lime_weights,
-            "lime_num_segments": num_segments,
-            "lime_evaluated": evaluated,
-            "lime_score": score,
-            "lime_seed": seeds,
+            "lime_weights": weights,
+            "lime_num_segments": len(np.unique(exp.segments)),
+            "lime_evaluated": exp.num_evaluated,
+            "lime_score": exp.score,
+            "lime_seed": seed,
         }
 
 

@@ -10,13 +10,15 @@ Random explainers seed each example from where it sits in its image set
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import nn
+
+from advinterp.progress import track
 
 # Per-image shape of an output: (C, H, W), (H, W), (T,) with T kept ranks, or scalar.
 ShapeKind = Literal["image", "map", "rank", "one"]
@@ -89,3 +91,111 @@ def batched_attribution(
         t = torch.as_tensor(targets[s : s + batch_size], device=device)
         out[s : s + len(x)] = fn(model, x, t).cpu().numpy()
     return out
+
+
+@dataclass(frozen=True)
+class GradientExplainer:
+    """A deterministic per-pixel attribution as an :class:`Explainer`.
+
+    A subclass names itself, declares ``outputs = {name: ("image", "float32")}`` and
+    sets ``attribution``; :meth:`explain` runs it over batches of ``batch_size``
+    (:func:`batched_attribution`) and ignores ``where``.
+
+    Args:
+        batch_size: images per gradient call.
+    """
+
+    name: ClassVar[str]
+    outputs: ClassVar[Mapping[str, tuple[ShapeKind, str]]]
+    attribution: ClassVar[Attribution]
+    batch_size: int = 64
+
+    def explain(
+        self,
+        model: nn.Module,
+        images: np.ndarray,
+        targets: np.ndarray,
+        *,
+        device: torch.device,
+        where: ExampleSlice,
+    ) -> dict[str, np.ndarray]:
+        """``{name: (N, 3, H, W) float32}`` attributions; ``where`` is unused."""
+        del where  # deterministic
+        fn = type(self).attribution
+        return {self.name: batched_attribution(fn, model, images, targets, self.batch_size, device)}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One image of a batch for :meth:`SeededExplainer.explain_example`.
+
+    ``(seed, image_set, position)`` is where it sits (:class:`ExampleSlice`, position =
+    ``start + i``): the key its random draws are seeded from.
+
+    Shape:
+        image: (3, H, W) float32 in [0, 1].
+    """
+
+    model: nn.Module
+    image: np.ndarray
+    target: int
+    device: torch.device
+    seed: int
+    image_set: int
+    position: int
+
+
+class SeededExplainer:
+    """A random explainer, run one image at a time with per-example seeds, as an :class:`Explainer`.
+
+    A subclass declares ``name`` and ``outputs``, sets ``rank`` when an output is of
+    kind "rank", ``progress`` to log per-image progress under that label, and
+    implements :meth:`explain_example`; an example's result does not depend on the
+    batch it comes in.
+    """
+
+    name: ClassVar[str]
+    outputs: ClassVar[Mapping[str, tuple[ShapeKind, str]]]
+    progress: ClassVar[str | None] = None
+
+    @property
+    def rank(self) -> int:
+        """T, the per-image length of "rank" outputs."""
+        raise NotImplementedError
+
+    def explain_example(self, example: Example) -> dict[str, Any]:
+        """One image's row of every output (arrays of the per-image shape, or scalars)."""
+        raise NotImplementedError
+
+    def explain(
+        self,
+        model: nn.Module,
+        images: np.ndarray,
+        targets: np.ndarray,
+        *,
+        device: torch.device,
+        where: ExampleSlice,
+    ) -> dict[str, np.ndarray]:
+        """Each declared output, zero-filled, with row i set from :meth:`explain_example`."""
+        n, _, h, w = images.shape
+        shapes = {"image": images.shape[1:], "map": (h, w), "one": ()}
+        out = {
+            key: np.zeros((n, *(shapes[kind] if kind != "rank" else (self.rank,))), dtype)
+            for key, (kind, dtype) in self.outputs.items()
+        }
+        rows: Iterable[int] = range(n)
+        if self.progress is not None:
+            rows = track(rows, total=n, desc=f"{where.desc}: {self.progress}", unit="image")
+        for i in rows:
+            example = Example(
+                model,
+                images[i],
+                int(targets[i]),
+                device,
+                where.seed,
+                where.image_set,
+                where.start + i,
+            )
+            for key, value in self.explain_example(example).items():
+                out[key][i] = value
+        return out

@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import torch
 from scipy.special import gammaln
-from torch import nn
 
-from advinterp.explainers.protocol import ExampleSlice, ShapeKind
+from advinterp.explainers.protocol import Example, SeededExplainer, ShapeKind
 
 
 def random_scores(n: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
@@ -30,33 +28,22 @@ def random_scores(n: int, height: int, width: int, rng: np.random.Generator) -> 
 
 
 @dataclass(frozen=True)
-class RandomExplainer:
+class RandomExplainer(SeededExplainer):
     """The random baseline as an :class:`~advinterp.explainers.protocol.Explainer`.
 
     Example i draws its map from ``default_rng([seed, image_set, 7, start + i])``
     (``where``), so it does not depend on the batch it comes in; model and targets
-    are ignored.
+    are ignored. Returns ``{"random": (N, H, W) float32 in [0, 1)}``.
     """
 
     name: ClassVar[str] = "random"
     outputs: ClassVar[Mapping[str, tuple[ShapeKind, str]]] = {"random": ("map", "float32")}
 
-    def explain(
-        self,
-        model: nn.Module,
-        images: np.ndarray,
-        targets: np.ndarray,
-        *,
-        device: torch.device,
-        where: ExampleSlice,
-    ) -> dict[str, np.ndarray]:
-        """``{"random": (N, H, W) float32 in [0, 1)}``."""
-        n, _, h, w = images.shape
-        out = np.zeros((n, h, w), np.float32)
-        for i in range(n):
-            rng = np.random.default_rng([where.seed, where.image_set, 7, where.start + i])
-            out[i] = random_scores(1, h, w, rng)[0]
-        return {"random": out}
+    def explain_example(self, example: Example) -> dict[str, np.ndarray]:
+        """``{"random": (H, W) float32}`` i.i.d. uniform scores."""
+        _, h, w = example.image.shape
+        key = [example.seed, example.image_set, 7, example.position]
+        return {"random": random_scores(1, h, w, np.random.default_rng(key))[0]}
 
 
 def expected_jaccard(k: int, region: int, total: int) -> float:

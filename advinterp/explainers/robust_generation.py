@@ -29,12 +29,7 @@ import torch.nn.functional as F
 from skimage.color import label2rgb
 from skimage.segmentation import slic
 
-from advinterp.attacks.attack_to_explain import (
-    A2EParams,
-    A2EResult,
-    Penalty,
-    attack_to_explain,
-)
+from advinterp.attacks.attack_to_explain import Penalty
 from advinterp.models.classifier import ImageClassifier
 from advinterp.models.frozen import frozen
 
@@ -162,28 +157,6 @@ def targeted_pgd_l2(
             scale = (eps / delta.flatten(1).norm(dim=1).clamp_min(1e-12)).clamp(max=1.0)
             adv = (x0 + delta * scale.view(-1, 1, 1, 1)).clamp(0.0, 1.0).detach()
     return adv
-
-
-def a2e_image(
-    model: ImageClassifier,
-    seed: torch.Tensor,
-    samples: torch.Tensor,
-    target: int,
-    params: A2EParams,
-    generator: torch.Generator,
-    *,
-    penalty: Penalty | None = None,
-    refine: bool = False,
-) -> tuple[torch.Tensor, A2EResult]:
-    """The image ``Clip(seed + p)`` for the attack-to-explain perturbation p.
-
-    Shape:
-        seed: (3, H, W) float32 in [0, 1]; samples: (n, 3, H, W); returns (3, H, W) in [0, 1].
-    """
-    result = attack_to_explain(
-        model, seed, samples, target, params, generator, penalty=penalty, refine=refine
-    )
-    return (seed + result.perturbation).clamp(0.0, 1.0), result
 
 
 def box_mask(size: tuple[int, int], box: tuple[int, int, int, int]) -> torch.Tensor:

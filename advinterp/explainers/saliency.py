@@ -9,15 +9,13 @@ the sign survives: the evaluation keeps only positive gradients (Sec. 4, see
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
 import torch
 from captum.attr import Saliency
 from torch import nn
 
-from advinterp.explainers.protocol import ExampleSlice, ShapeKind, batched_attribution
+from advinterp.explainers.protocol import Attribution, GradientExplainer, ShapeKind
 from advinterp.models.frozen import frozen
 
 
@@ -37,8 +35,7 @@ def saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.T
     return attr.detach()
 
 
-@dataclass(frozen=True)
-class SaliencyExplainer:
+class SaliencyExplainer(GradientExplainer):
     """:func:`saliency` as an :class:`~advinterp.explainers.protocol.Explainer`.
 
     Args:
@@ -47,21 +44,4 @@ class SaliencyExplainer:
 
     name: ClassVar[str] = "saliency"
     outputs: ClassVar[Mapping[str, tuple[ShapeKind, str]]] = {"saliency": ("image", "float32")}
-    batch_size: int = 64
-
-    def explain(
-        self,
-        model: nn.Module,
-        images: np.ndarray,
-        targets: np.ndarray,
-        *,
-        device: torch.device,
-        where: ExampleSlice,
-    ) -> dict[str, np.ndarray]:
-        """``{"saliency": (N, 3, H, W) float32}`` signed gradients; ``where`` is unused."""
-        del where  # deterministic
-        return {
-            "saliency": batched_attribution(
-                saliency, model, images, targets, self.batch_size, device
-            )
-        }
+    attribution: ClassVar[Attribution] = saliency

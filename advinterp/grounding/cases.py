@@ -47,7 +47,8 @@ def pick_at_model(models: Sequence[ModelEntry], eps: float, choice: str = "auto"
     if not robust:
         raise ValueError("no adversarially trained model in the attack store")
     if choice == "auto":
-        return min(robust, key=lambda m: abs(float(m.train_eps) - eps)).key
+        # at_entries keeps only models with a training eps
+        return min(robust, key=lambda m: abs(float(m.train_eps or 0.0) - eps)).key
     keys = [m.key for m in robust]
     if choice not in keys:
         raise ValueError(f"model '{choice}' not among the adversarially trained ones: {keys}")

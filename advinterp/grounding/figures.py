@@ -61,7 +61,7 @@ class GroundedPanel:
 
     @property
     def grounded(self) -> np.ndarray:
-        return ~np.isnan(np.asarray(self.boxes, np.float64)).any(axis=1)
+        return np.asarray(~np.isnan(np.asarray(self.boxes, np.float64)).any(axis=1), bool)
 
 
 def _draw(ax_img, ax_txt, panel: GroundedPanel, max_listed: int) -> None:
@@ -71,7 +71,7 @@ def _draw(ax_img, ax_txt, panel: GroundedPanel, max_listed: int) -> None:
     ax_img.set_title(panel.title, fontsize=7)
     ax_img.set_xticks([])
     ax_img.set_yticks([])
-    colors = {}
+    colors: dict[int, str] = {}
     grounded = panel.grounded
     shown = min(len(panel.attributes), max_listed)
     for i in range(shown):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pickle
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -20,6 +21,7 @@ from advinterp.models.classifier import ImageClassifier, build_classifier
 from advinterp.store import atomic_output
 
 CHECKPOINT_FORMAT = "advinterp-classifier/1"
+ModelT = TypeVar("ModelT", bound=nn.Module)
 
 
 def read_weights_file(path: Path | str, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -50,6 +52,23 @@ def read_weights_file(path: Path | str, device: torch.device | str = "cpu") -> d
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
     return obj
+
+
+def load_from_state(
+    path: Path | str, device: torch.device, from_state: Callable[[dict[str, Any]], ModelT]
+) -> ModelT:
+    """``from_state`` of the weights file at ``path`` (:func:`read_weights_file`), on ``device``.
+
+    Raises:
+        CheckpointError: missing or unreadable file, or ``from_state`` refusing the
+            payload (its ValueError, with the file named).
+    """
+    obj = read_weights_file(path, device)
+    try:
+        model = from_state(obj)
+    except ValueError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    return model.to(device)
 
 
 def _one_line(err: BaseException) -> str:

@@ -14,8 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from advinterp.errors import CheckpointError
-from advinterp.models.checkpoint import read_weights_file
+from advinterp.models.checkpoint import load_from_state
 
 MASK_CLASSIFIER_FORMAT = "advinterp-mask-classifier/1"
 
@@ -82,12 +81,7 @@ def load_mask_classifier(path: Path | str, device: torch.device) -> MaskClassifi
     Raises:
         CheckpointError: missing, unreadable, or not a mask-classifier checkpoint.
     """
-    obj = read_weights_file(path, device)
-    try:
-        model = mask_classifier_from_state(obj)
-    except ValueError as err:
-        raise CheckpointError(f"{path}: {err}") from None
-    return model.to(device)
+    return load_from_state(path, device, mask_classifier_from_state)
 
 
 @torch.no_grad()

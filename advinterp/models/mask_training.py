@@ -13,11 +13,9 @@ from typing import Any
 import torch
 
 from advinterp.config.lan import MaskClassifierConfig
-from advinterp.data.batches import SplitBatches
 from advinterp.data.dataset import AttributeIndex
 from advinterp.models.mask_classifier import MaskClassifier
-from advinterp.models.training import fit_split, make_optimizer, split_metrics
-from advinterp.store import sample_chunk_size
+from advinterp.models.training import fit_on_split, split_metrics
 
 
 @dataclass
@@ -46,16 +44,9 @@ def train_mask_classifier(
         masks: (N, C, H, W) float32 in [0, 1], one per dataset row (a zarr array), in
         the order of ``index.labels`` and ``index.split``.
     """
-    data = SplitBatches(masks, index.labels, index.split, cfg.batch_size, sample_chunk_size(masks))
     model = MaskClassifier(len(index.class_names), masks.shape[1], cfg.dropout).to(device)
-    history = fit_split(
-        model,
-        data,
-        epochs=cfg.epochs,
-        optimizer=make_optimizer(model, **cfg.optimizer.model_dump()),
-        device=device,
-        seed=seed,
-        augment=False,
+    data, history = fit_on_split(
+        model, masks, index.labels, index.split, cfg, device=device, seed=seed, augment=False
     )
     scores = {
         **split_metrics(model, data, history, device),

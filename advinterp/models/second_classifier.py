@@ -14,10 +14,8 @@ import torch
 import zarr
 
 from advinterp.config.a2e import A2ESecondConfig
-from advinterp.data.batches import SplitBatches
 from advinterp.models.classifier import ImageClassifier, build_classifier
-from advinterp.models.training import fit_split, make_optimizer, split_metrics
-from advinterp.store import sample_chunk_size
+from advinterp.models.training import fit_on_split, split_metrics
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +33,7 @@ def train_second_classifier(
 
     The weights are initialised from torch's global generator: the caller seeds it (the
     stage runner does) and loads ``standard`` first, as the stage always has. ``seed``
-    drives the epoch shuffles and the augmentation (:func:`fit_split`).
+    drives the epoch shuffles and the augmentation (:func:`fit_on_split`).
 
     Shape:
         images: (N, 3, H, W) zarr array in [0, 1]; labels: (N,) int64;
@@ -47,15 +45,8 @@ def train_second_classifier(
     mean, std = standard.mean.flatten().tolist(), standard.std.flatten().tolist()
     model = build_classifier(cfg.arch, standard.num_classes, mean, std)
     model.to(device)
-    data = SplitBatches(images, labels, split, cfg.batch_size, sample_chunk_size(images))
-    history = fit_split(
-        model,
-        data,
-        epochs=cfg.epochs,
-        optimizer=make_optimizer(model, **cfg.optimizer.model_dump()),
-        device=device,
-        seed=seed,
-        augment=cfg.augment,
+    data, history = fit_on_split(
+        model, images, labels, split, cfg, device=device, seed=seed, augment=cfg.augment
     )
     log.info("%s trained: val accuracy %.3f", cfg.arch, history[-1]["val_accuracy"])
     return model.eval(), split_metrics(model, data, history, device)

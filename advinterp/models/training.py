@@ -5,21 +5,26 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from advinterp.config.core import OptimizerParams
 from advinterp.data.batches import SplitBatches
 from advinterp.data.dataset import TEST, VAL
 from advinterp.models.classifier import ImageClassifier
 from advinterp.progress import track
+from advinterp.store import sample_chunk_size
 
 log = logging.getLogger(__name__)
 
 Batches = Iterable[tuple[np.ndarray, np.ndarray]]
 SHUFFLE_BUFFER = 8192
 """Samples held by the streaming shuffle of a training epoch (:func:`iter_shuffled_batches`)."""
+LossFn = Callable[[ImageClassifier, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+"""``(model, x, y) -> (loss, logits)``: a training loss in place of cross-entropy."""
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -77,10 +82,7 @@ def fit(
     generator: torch.Generator,
     augment: bool = True,
     label_smoothing: float = 0.0,
-    loss_fn: Callable[
-        [ImageClassifier, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]
-    ]
-    | None = None,
+    loss_fn: LossFn | None = None,
 ) -> list[dict[str, float]]:
     """Train with a cosine learning-rate schedule; evaluate on val after each epoch.
 
@@ -155,10 +157,7 @@ def fit_split(
     seed: int,
     augment: bool = True,
     label_smoothing: float = 0.0,
-    loss_fn: Callable[
-        [ImageClassifier, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]
-    ]
-    | None = None,
+    loss_fn: LossFn | None = None,
 ) -> list[dict[str, float]]:
     """:func:`fit` on ``data``'s train split, watched on its val split (test if val is empty).
 
@@ -179,6 +178,51 @@ def fit_split(
         label_smoothing=label_smoothing,
         loss_fn=loss_fn,
     )
+
+
+class TrainingSchedule(Protocol):
+    """A config section's training schedule (``cfg.epochs``, ``cfg.batch_size``, ``cfg.optimizer``)."""
+
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def optimizer(self) -> OptimizerParams: ...
+
+
+def fit_on_split(
+    model: torch.nn.Module,
+    array: Any,
+    labels: np.ndarray,
+    split: np.ndarray,
+    schedule: TrainingSchedule,
+    *,
+    device: torch.device,
+    seed: int,
+    augment: bool = True,
+) -> tuple[SplitBatches, list[dict[str, float]]]:
+    """:func:`fit_split` of ``model`` on ``array``'s train split, read shard by shard.
+
+    Batches of ``schedule.batch_size`` for ``schedule.epochs`` epochs, with
+    :func:`make_optimizer` of ``schedule.optimizer``. Returns the batches (for
+    :func:`split_metrics`) and the per-epoch history.
+
+    Shape:
+        array: (N, ...) one sample per dataset row (a zarr array); labels: (N,) int64;
+        split: (N,) int8 codes TRAIN/VAL/TEST.
+    """
+    data = SplitBatches(array, labels, split, schedule.batch_size, sample_chunk_size(array))
+    history = fit_split(
+        model,
+        data,
+        epochs=schedule.epochs,
+        optimizer=make_optimizer(model, **schedule.optimizer.model_dump()),
+        device=device,
+        seed=seed,
+        augment=augment,
+    )
+    return data, history
 
 
 def split_metrics(

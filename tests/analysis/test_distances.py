@@ -12,14 +12,12 @@ from advinterp.analysis.distance_plots import figure5
 from advinterp.analysis.distances import (
     DistancePair,
     ModelAttributes,
-    clean_vs_adversarial,
     figure5_panels,
     histogram_table,
     histograms,
     l2_rows,
     masked_distance,
-    robust_vs_standard,
-    wrong_vs_correct,
+    panel_distances,
 )
 
 PHI = np.array([[1.0, 0, 0, 0, 0], [0, 0, 1.0, 0, 0]])  # class 0 = y_n, class 1 = y
@@ -29,24 +27,24 @@ ZHAT = np.array([[0.0, 0, 3.0, 0, 0.5]])  # |change| = [1, 0, 3, 0, .5]: top 40%
 
 
 def test_eq8_9_clean_vs_adversarial_by_hand():
-    p = clean_vs_adversarial(Z, ZHAT, PHI, TRUE, WRONG, fraction=0.4)
+    p = panel_distances("a", Z, ZHAT, PHI, TRUE, WRONG, fraction=0.4)
     assert p.d1[0] == pytest.approx(math.sqrt(1 + 9))  # ||Z - Ẑ|| over {0, 2}
     assert p.d2[0] == pytest.approx(math.sqrt(2))  # ||φ(y_n) - φ(y)|| over {0, 2}
 
 
 def test_eq10_11_wrong_vs_correct_by_hand():
-    p = wrong_vs_correct(Z, ZHAT, PHI, TRUE, WRONG, fraction=0.4)
+    p = panel_distances("c", Z, ZHAT, PHI, TRUE, WRONG, fraction=0.4)
     assert p.d1[0] == pytest.approx(2.0)  # Ẑ=[0, 3] vs φ(y)=[0, 1]
     assert p.d2[0] == pytest.approx(math.sqrt(10))  # vs φ(y_n)=[1, 0]
     assert p.summary()["fraction_d1_lt_d2"] == 1.0
     # with all attributes the 0.5 on attribute 4 adds to both
-    full = wrong_vs_correct(Z, ZHAT, PHI, TRUE, WRONG, fraction=1.0)
+    full = panel_distances("c", Z, ZHAT, PHI, TRUE, WRONG, fraction=1.0)
     assert full.d1[0] == pytest.approx(math.sqrt(4 + 0.25))
 
 
 def test_eq12_13_robust_vs_standard_uses_the_at_attributes():
     zat = np.array([[0.5, 0, 0, 2.0, 0]])  # |change vs Ẑ| = [.5, 0, 3, 2, .5] -> {2, 3}
-    p = robust_vs_standard(zat, ZHAT, PHI, TRUE, WRONG, fraction=0.4)
+    p = panel_distances("b", zat, ZHAT, PHI, TRUE, WRONG, fraction=0.4)
     assert p.d1[0] == pytest.approx(math.sqrt(9 + 4))
     assert p.d2[0] == pytest.approx(1.0)  # φ differs only on attribute 2 within {2, 3}
 
@@ -120,14 +118,23 @@ def test_figure5_panels_pick_each_panels_images():
         "d": [False, False, True, False],  # fooled on the robust model (3: wrong when clean)
     }
     a, b, d = masks["a"], masks["b"], masks["d"]
-    want_a = clean_vs_adversarial(
-        std.clean[a], std.adversarial[a], phi, true[a], std.adv_pred[a], 0.4
+    want_a = panel_distances(
+        "a", std.clean[a], std.adversarial[a], phi, true[a], std.adv_pred[a], 0.4
     )
-    want_b = robust_vs_standard(
-        rob.adversarial[b], std.adversarial[b], phi, true[b], std.adv_pred[b], 0.4
+    want_b = panel_distances(
+        "b", rob.adversarial[b], std.adversarial[b], phi, true[b], std.adv_pred[b], 0.4
     )
-    want_c = wrong_vs_correct(std.clean[a], std.adversarial[a], phi, true[a], std.adv_pred[a], 0.4)
-    want_d = wrong_vs_correct(rob.clean[d], rob.adversarial[d], phi, true[d], rob.adv_pred[d], 0.4)
+    want_c = panel_distances(
+        "c", std.clean[a], std.adversarial[a], phi, true[a], std.adv_pred[a], 0.4
+    )
+    want_d = panel_distances(
+        "d", rob.clean[d], rob.adversarial[d], phi, true[d], rob.adv_pred[d], 0.4
+    )
     for key, want in zip("abcd", (want_a, want_b, want_c, want_d), strict=True):
         np.testing.assert_array_equal(pairs[key].d1, want.d1, err_msg=key)
         np.testing.assert_array_equal(pairs[key].d2, want.d2, err_msg=key)
+
+
+def test_panel_distances_refuses_unknown_panels():
+    with pytest.raises(ValueError, match="panel must be one of"):
+        panel_distances("e", Z, ZHAT, PHI, TRUE, WRONG)

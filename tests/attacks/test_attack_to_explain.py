@@ -9,6 +9,7 @@ from skimage.filters import threshold_otsu
 
 from advinterp.attacks.attack_to_explain import (
     A2EParams,
+    A2EResult,
     attack_to_explain,
     conv_base_activation,
     energy_near,
@@ -209,3 +210,11 @@ def test_energy_near_counts_the_box_grown_by_half_its_side():
     assert area == pytest.approx(16 / 100)
     # clipped at the image border: rows/cols 0..2 of the box at (0, 0) side 2
     assert energy_near(p, (0, 0, 2, 2)) == (0.0, pytest.approx(9 / 100))
+
+
+def test_result_applied_to_a_seed_is_clipped_seed_plus_perturbation():
+    p = torch.tensor([[[0.5, -0.5], [0.2, -0.1]]]).expand(3, 2, 2)
+    res = A2EResult(p, np.zeros(1), np.zeros(1), 1, 0)
+    seed = torch.full((3, 2, 2), 0.6)
+    want = torch.tensor([[[1.0, 0.1], [0.8, 0.5]]]).expand(3, 2, 2)
+    torch.testing.assert_close(res.applied_to(seed), want, rtol=0, atol=1e-7)

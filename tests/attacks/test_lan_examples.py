@@ -19,10 +19,11 @@ from advinterp.data.batches import SplitBatches
 from advinterp.data.dataset import TEST
 from advinterp.models.classifier import build_classifier
 from advinterp.models.predict import predict
-from advinterp.models.training import SHUFFLE_BUFFER, fit, make_optimizer
+from advinterp.models.training import make_optimizer
 from advinterp.store import open_store, sample_chunk_size
 from tests.attacks.lan_toy import toy_dataset
 from tests.attacks.toy import standard_toy_model
+from tests.models.toy_fit import former_fit_split
 
 CPU = torch.device("cpu")
 CFG = LanAttacksConfig.model_validate(
@@ -48,17 +49,14 @@ def test_transfer_source_is_the_former_inline_fit(tmp_path):
     torch.manual_seed(3)
     t = CFG.transfer
     data = SplitBatches(images, index.labels, index.split, t.batch_size, sample_chunk_size(images))
-    rng = np.random.default_rng(11)
     ref = build_classifier(t.arch, 4, f1.mean.flatten().tolist(), f1.std.flatten().tolist())
-    ref_history = fit(
+    ref_history = former_fit_split(
         ref,
-        lambda epoch: data.shuffled(rng, SHUFFLE_BUFFER),
-        lambda: data.ordered(data.monitor),
+        data,
+        np.random.default_rng(11),
+        torch.Generator().manual_seed(11),
         epochs=t.epochs,
-        steps_per_epoch=data.steps_per_epoch,
         optimizer=make_optimizer(ref, **t.optimizer.model_dump()),
-        device=CPU,
-        generator=torch.Generator().manual_seed(11),
     )
     assert history == ref_history
     for (k, a), b in zip(ours.state_dict().items(), ref.state_dict().values(), strict=True):

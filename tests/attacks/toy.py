@@ -15,7 +15,8 @@ import torch.nn.functional as F
 
 from advinterp.models.adversarial_training import LossFn
 from advinterp.models.classifier import ImageClassifier, build_classifier
-from advinterp.models.training import accuracy, fit, make_optimizer
+from advinterp.models.training import accuracy, make_optimizer
+from tests.models.toy_fit import fit_in_memory, numpy_order
 
 CLASSES, SIZE = 4, 16
 
@@ -42,23 +43,15 @@ def train_toy(
     torch.manual_seed(seed)
     x, y = toy_images(128, seed=1)
     model = init or build_classifier("tiny_resnet", CLASSES, (0.5,) * 3, (0.25,) * 3)
-    gen = torch.Generator().manual_seed(seed)
-
-    def batches(epoch: int):
-        order = np.random.default_rng([seed, epoch]).permutation(len(y))
-        for s in range(0, len(y), 32):
-            idx = order[s : s + 32]
-            yield x[idx], torch.as_tensor(y[idx])
-
-    fit(
+    fit_in_memory(
         model,
-        batches,
-        lambda: [(x[:64], y[:64])],
+        x,
+        y,
+        [(x[:64], y[:64])],
+        numpy_order(len(y), seed),
         epochs=epochs,
-        steps_per_epoch=len(y) // 32,
         optimizer=make_optimizer(model, "sgd", 0.05, 0.9, 0.0),
-        device=torch.device("cpu"),
-        generator=gen,
+        seed=seed,
         augment=False,
         loss_fn=loss_fn,
     )

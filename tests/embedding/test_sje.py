@@ -22,7 +22,8 @@ from advinterp.embedding.sje import (
 )
 from advinterp.models.classifier import build_classifier
 from advinterp.models.features import features_and_logits
-from advinterp.models.training import fit, make_optimizer
+from advinterp.models.training import make_optimizer
+from tests.models.toy_fit import fit_in_memory, numpy_order
 
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
@@ -148,17 +149,15 @@ def embedded_features():
     idx, y = ds.index, torch.as_tensor(ds.index.labels)
     rows = {s: np.flatnonzero(idx.split == s) for s in (0, 1, 2)}
     model = build_classifier("tiny_resnet", 4, (0.5,) * 3, (0.25,) * 3)
-
-    def batches(epoch):
-        order = np.random.default_rng(epoch).permutation(rows[0])
-        for s in range(0, len(order), 32):
-            yield images[order[s : s + 32]], y[order[s : s + 32]]
-
-    fit(
-        model, batches, lambda: [(images[rows[1]], y[rows[1]])], epochs=10,
-        steps_per_epoch=-(-len(rows[0]) // 32), optimizer=make_optimizer(model, "sgd", 0.05, 0.9, 5e-4),
-        device=torch.device("cpu"), generator=torch.Generator().manual_seed(0),
-    )  # fmt: skip
+    fit_in_memory(
+        model,
+        images,
+        y,
+        [(images[rows[1]], y[rows[1]])],
+        numpy_order(rows[0]),
+        epochs=10,
+        optimizer=make_optimizer(model, "sgd", 0.05, 0.9, 5e-4),
+    )
     feats, _ = features_and_logits(model, images, 64, torch.device("cpu"))
     return feats, idx, rows
 

@@ -21,7 +21,8 @@ from advinterp.explainers.interpretgan import (
     train_interpretgan,
 )
 from advinterp.models.pooling_cnn import build_pooling_cnn, latent_fn
-from advinterp.models.training import fit, make_optimizer
+from advinterp.models.training import make_optimizer
+from tests.models.toy_fit import fit_in_memory
 
 SIZE, CLASSES = 16, 3
 
@@ -47,21 +48,14 @@ def _classifier():
         "max", CLASSES, (0.4,) * 3, (0.3,) * 3, widths=(4, 8), fc_width=16, input_size=8
     )
     x, y = _data(96, seed=1)
-
-    def batches(epoch):
-        order = torch.randperm(96, generator=torch.Generator().manual_seed(epoch))
-        for s in range(0, 96, 32):
-            yield x[order[s : s + 32]], y[order[s : s + 32]]
-
-    fit(
+    fit_in_memory(
         model,
-        batches,
-        lambda: [(x, y)],
+        x,
+        y,
+        [(x, y)],
+        lambda epoch: torch.randperm(96, generator=torch.Generator().manual_seed(epoch)),
         epochs=12,
-        steps_per_epoch=3,
         optimizer=make_optimizer(model, "adam", 0.01, 0.9, 0.0),
-        device=torch.device("cpu"),
-        generator=torch.Generator().manual_seed(0),
         augment=False,
     )
     return model.eval()

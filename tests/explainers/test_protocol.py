@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from advinterp.analysis.localization_study import ALL
+from advinterp.explainers.guided_backprop import GuidedBackpropExplainer
 from advinterp.explainers.lime_image import LimeSettings, quickshift_segmenter
 from advinterp.explainers.protocol import ExampleSlice, Explainer, batched_attribution
-from advinterp.explainers.saliency import saliency
+from advinterp.explainers.saliency import SaliencyExplainer, saliency
 from advinterp.explainers.suite import EXPLAINERS, OUTPUTS, REGISTRY, explainers
 from tests.explainers.models import warmed_tiny_resnet
 
@@ -89,3 +90,13 @@ def test_batched_attribution_matches_one_call_and_ignores_batch_size(batch):
         got = batched_attribution(saliency, model, images, targets, size, CPU)
         assert got.dtype == np.float32
         np.testing.assert_allclose(got, direct, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("cls", [SaliencyExplainer, GuidedBackpropExplainer])
+def test_gradient_explainers_are_their_attribution_batched(cls, batch):
+    images, targets = batch
+    model = warmed_tiny_resnet(size=16)
+    out = cls(2).explain(model, images, targets, device=CPU, where=ExampleSlice(seed=1))
+    want = batched_attribution(cls.attribution, model, images, targets, 2, CPU)
+    assert list(out) == [cls.name]
+    np.testing.assert_array_equal(out[cls.name], want)

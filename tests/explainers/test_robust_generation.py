@@ -8,9 +8,8 @@ import torch
 import torch.nn.functional as F
 import torchattacks
 
-from advinterp.attacks.attack_to_explain import A2EParams
+from advinterp.attacks.attack_to_explain import A2EParams, attack_to_explain
 from advinterp.explainers.robust_generation import (
-    a2e_image,
     box_mask,
     corrupt,
     crude_sketch,
@@ -66,7 +65,7 @@ def _inpaint(beta: float):
     mask = box_mask((SIZE, SIZE), (4, 4, 8, 8))
     seed = corrupt(x[0], mask, 0.5)
     prm = A2EParams(eta=3.0, batch_size=4, gamma=0.99, max_iterations=30, refine_every=0)
-    out, _ = a2e_image(
+    res = attack_to_explain(
         model,
         seed,
         x[1:],
@@ -74,8 +73,9 @@ def _inpaint(beta: float):
         prm,
         torch.Generator().manual_seed(0),
         penalty=inpainting_penalty(mask, beta),
+        refine=False,
     )
-    return out, seed, mask
+    return res.applied_to(seed), seed, mask
 
 
 def test_inpainting_leaves_the_unmasked_region_nearly_unchanged():

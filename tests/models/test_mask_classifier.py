@@ -14,7 +14,8 @@ from advinterp.models.mask_classifier import (
     mask_classifier_state,
     predict_proba,
 )
-from advinterp.models.training import accuracy, fit, make_optimizer
+from advinterp.models.training import accuracy, make_optimizer
+from tests.models.toy_fit import fit_in_memory, numpy_order
 
 CPU = torch.device("cpu")
 
@@ -43,22 +44,14 @@ def test_trains_well_above_chance_on_class_dependent_masks():
     model = MaskClassifier(4)
     chance = 0.25
     before = accuracy(model, [(xt, yt)], CPU)
-
-    def batches(epoch):
-        order = np.random.default_rng(epoch).permutation(len(y))
-        for s in range(0, len(y), 32):
-            idx = order[s : s + 32]
-            yield x[idx], torch.as_tensor(y[idx])
-
-    fit(
+    fit_in_memory(
         model,
-        batches,
-        lambda: [(xt, yt)],
+        x,
+        y,
+        [(xt, yt)],
+        numpy_order(len(y)),
         epochs=10,
-        steps_per_epoch=3,
         optimizer=make_optimizer(model, "adam", 3e-3, 0.9, 0.0),
-        device=CPU,
-        generator=torch.Generator().manual_seed(0),
         augment=False,
     )
     after = accuracy(model, [(xt, yt)], CPU)

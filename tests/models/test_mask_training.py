@@ -11,9 +11,10 @@ from advinterp.data.batches import SplitBatches
 from advinterp.data.dataset import TEST, VAL, AttributeIndex
 from advinterp.models.mask_classifier import MaskClassifier
 from advinterp.models.mask_training import train_mask_classifier
-from advinterp.models.training import SHUFFLE_BUFFER, accuracy, fit, make_optimizer
+from advinterp.models.training import accuracy, make_optimizer
 from advinterp.store import create_group, write_array
 from tests.models.test_mask_classifier import blob_masks
+from tests.models.toy_fit import former_fit_split
 
 CPU = torch.device("cpu")
 CFG = MaskClassifierConfig.model_validate({"epochs": 3, "batch_size": 16})
@@ -48,17 +49,14 @@ def test_equals_the_former_inline_training(tmp_path):
 
     torch.manual_seed(5)
     data = SplitBatches(masks, index.labels, index.split, CFG.batch_size, 8)
-    rng = np.random.default_rng(9)
     ref = MaskClassifier(4, 3, CFG.dropout)
-    history = fit(
+    history = former_fit_split(
         ref,
-        lambda epoch: data.shuffled(rng, SHUFFLE_BUFFER),
-        lambda: data.ordered(data.monitor),
+        data,
+        np.random.default_rng(9),
+        torch.Generator().manual_seed(9),
         epochs=CFG.epochs,
-        steps_per_epoch=data.steps_per_epoch,
         optimizer=make_optimizer(ref, **CFG.optimizer.model_dump()),
-        device=CPU,
-        generator=torch.Generator().manual_seed(9),
         augment=False,
     )
     assert ours.history == history

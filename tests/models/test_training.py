@@ -59,3 +59,41 @@ def test_augment_keeps_shape_range_and_content():
     assert out.min() >= 0 and out.max() <= 1
     # A translation/flip keeps most pixel values: per-image means barely move.
     torch.testing.assert_close(out.mean(dim=(1, 2, 3)), x.mean(dim=(1, 2, 3)), atol=0.05, rtol=0)
+
+
+def test_fit_on_split_is_fit_split_on_the_schedule():
+    """The driver builds the batches and optimiser exactly as a hand-written fit_split."""
+    import zarr
+
+    from advinterp.config.core import OptimizerParams
+    from advinterp.data.batches import SplitBatches
+    from advinterp.models.training import fit_on_split, fit_split
+
+    images, labels = _toy(n=24)
+    array = zarr.array(images, chunks=(8, 3, 16, 16))
+    split = np.array([0] * 16 + [1] * 4 + [2] * 4, np.int8)
+
+    class Schedule:
+        epochs, batch_size = 2, 8
+        optimizer = OptimizerParams(name="sgd", lr=0.05, momentum=0.9, weight_decay=1e-4)
+
+    def model():
+        torch.manual_seed(3)
+        return build_classifier("tiny_vgg", 2, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+
+    got = model()
+    data, history = fit_on_split(
+        got, array, labels, split, Schedule, device=torch.device("cpu"), seed=4
+    )
+    want = model()
+    want_history = fit_split(
+        want,
+        SplitBatches(array, labels, split, 8, 8),
+        epochs=2,
+        optimizer=make_optimizer(want, "sgd", 0.05, 0.9, 1e-4),
+        device=torch.device("cpu"),
+        seed=4,
+    )
+    assert history == want_history and data.batch_size == 8
+    for a, b in zip(got.parameters(), want.parameters(), strict=True):
+        assert torch.equal(a, b)

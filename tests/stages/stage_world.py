@@ -86,10 +86,6 @@ class World:
             raise KeyError(f"stage {stage} declares no flag '{flag}' (it has {sorted(paths)})")
         return self.root / paths[flag]
 
-    def outputs(self, stage: str) -> dict[str, Path]:
-        """Flag -> absolute path of everything ``stage`` wrote."""
-        return {f: self.root / o.path for f, o in self.stages[stage].outputs.items()}
-
 
 def build_world(runner: StageRunner, root: Path, stages: list[Stage]) -> None:
     """Run ``stages`` (DAG order) in ``root`` with their declared paths.
