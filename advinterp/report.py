@@ -33,12 +33,18 @@ class StageSection:
     figures: list[tuple[str, bytes]] = field(default_factory=list)
 
 
-def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(obj: Any, prefix: str = "", max_list: int | None = None) -> dict[str, Any]:
+    """Nested metrics as dotted keys: {"a": {"b": 1}} -> {"a.b": 1}.
+
+    A list longer than ``max_list`` becomes one ``[n values]`` entry.
+    """
     if isinstance(obj, dict):
         out: dict[str, Any] = {}
         for k, v in obj.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k), max_list))
         return out
+    if isinstance(obj, list) and max_list is not None and len(obj) > max_list:
+        return {prefix: f"[{len(obj)} values]"}
     return {prefix: obj}
 
 
@@ -57,7 +63,7 @@ def _section_html(s: StageSection) -> str:
     if s.metrics:
         rows = "".join(
             f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>"
-            for k, v in _flatten(s.metrics).items()
+            for k, v in flatten(s.metrics).items()
         )
         parts.append(f"<table class='metrics'><tr><th>metric</th><th>value</th></tr>{rows}</table>")
     for title, frame in s.tables.items():

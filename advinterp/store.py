@@ -27,12 +27,13 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import zarr
 from zarr.codecs import BloscCodec
 from zarr.storage import LocalStore
@@ -112,6 +113,17 @@ def write_json(path: Path | str, obj: Any) -> None:
     """Write ``obj`` as pretty JSON, atomically (``dvc metrics`` reads these)."""
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def write_csv(
+    path: Path | str,
+    table: pd.DataFrame | Sequence[Mapping[str, Any]],
+    float_format: str | None = None,
+) -> None:
+    """Write a table (a frame, or records such as a training history) as CSV, atomically."""
+    frame = table if isinstance(table, pd.DataFrame) else pd.DataFrame(list(table))
+    with atomic_output(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format=float_format)
 
 
 def _json_default(obj: Any) -> Any:

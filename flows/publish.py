@@ -7,9 +7,10 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+
+from advinterp.report import flatten
 
 # Figures above this size are linked by path instead of embedded in the markdown artifact.
 MAX_EMBED_BYTES = 400_000
@@ -18,18 +19,6 @@ MAX_EMBED_BYTES = 400_000
 def artifact_key(*parts: str) -> str:
     """Prefect keys allow lowercase letters, digits and dashes only."""
     return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower())).strip("-")
-
-
-def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested metrics as dotted keys: {"a": {"b": 1}} -> {"a.b": 1}."""
-    if isinstance(obj, dict):
-        out: dict[str, Any] = {}
-        for k, v in obj.items():
-            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    if isinstance(obj, list) and len(obj) > 20:
-        return {prefix: f"[{len(obj)} values]"}
-    return {prefix: obj}
 
 
 def existing_files(root: Path, paths: list[Path]) -> Iterator[tuple[Path, Path]]:
@@ -42,7 +31,7 @@ def publish_metrics(root: Path, stage: str, metrics: list[Path]) -> int:
     rows = [
         {"file": str(path), "metric": k, "value": v}
         for path, full in existing_files(root, metrics)
-        for k, v in flatten(json.loads(full.read_text())).items()
+        for k, v in flatten(json.loads(full.read_text()), max_list=20).items()
     ]
     if rows:
         create_table_artifact(

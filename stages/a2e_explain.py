@@ -9,11 +9,11 @@ import logging
 
 from advinterp.config.a2e import A2E, A2EExplainConfig, A2ESecondConfig
 from advinterp.data.artifact import load_dataset
-from advinterp.explainers.a2e_figures import perturbation_figure, region_figure
+from advinterp.explainers.a2e_perturbation_figures import perturbation_figure, region_figure
 from advinterp.explainers.a2e_perturbations import MODEL_KEYS, explain_classes
 from advinterp.figures import save_figure
 from advinterp.models.checkpoint import load_classifier
-from advinterp.store import atomic_output, create_group, write_array, write_json
+from advinterp.store import atomic_output, create_group, write_array, write_csv, write_json
 from stages.stage import Curve, Keys, Stage, StageIO, figure, metrics, out, plot, run
 
 log = logging.getLogger("advinterp.stages.a2e_explain")
@@ -84,8 +84,7 @@ def main(io: StageIO) -> None:
         for name, (arr, attrs) in result.arrays().items():
             dims = ("run", "channel", "y", "x") if arr.ndim == 4 else ("run",)
             write_array(store, name, arr, dims=dims, chunk_size=io.base.chunk_size, attrs=attrs)
-    with atomic_output(io.curves) as tmp:
-        result.curves.to_csv(tmp, index=False, float_format="%.5f")
+    write_csv(io.curves, result.curves, float_format="%.5f")
     dpi = cfg.figure.dpi
     save_figure(perturbation_figure(result, data.index.class_names, dpi), io.figure, dpi)
     save_figure(region_figure(result, data.index.class_names, dpi), io.figure_regions, dpi)

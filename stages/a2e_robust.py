@@ -10,7 +10,11 @@ import logging
 
 from advinterp.config.a2e import A2E, A2ERobustConfig
 from advinterp.data.artifact import load_dataset
-from advinterp.explainers.a2e_figures import generation_figure, inpainting_figure, sketch_figure
+from advinterp.explainers.a2e_robust_figures import (
+    generation_figure,
+    inpainting_figure,
+    sketch_figure,
+)
 from advinterp.explainers.a2e_robust_tasks import load_robust, robust_tasks
 from advinterp.figures import save_figure
 from advinterp.models.checkpoint import load_classifier

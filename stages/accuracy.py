@@ -14,7 +14,7 @@ from advinterp.analysis.accuracy_curves import CURVE_COLUMNS, figure4_accuracy
 from advinterp.config.attributes import ATTRIBUTES, AccuracyConfig
 from advinterp.data.adversarial import MODES
 from advinterp.figures import save_figure
-from advinterp.store import atomic_output, open_store, write_json
+from advinterp.store import atomic_output, open_store, write_csv, write_json
 from stages.stage import Curve, Stage, StageIO, figure, metrics, plot, run, table
 
 log = logging.getLogger("advinterp.stages.accuracy")
@@ -60,8 +60,7 @@ def main(io: StageIO) -> None:
         sje_origin=str(io.sje),
         dpi=cfg.figure.dpi,
     )
-    with atomic_output(io.table) as tmp:
-        result.table.to_csv(tmp, index=False)
+    write_csv(io.table, result.table)
     with atomic_output(io.curves) as tmp:
         tmp.mkdir()
         for mode, c in result.curves.items():

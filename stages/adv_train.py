@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 
-import pandas as pd
-
 from advinterp.config.attributes import ATTRIBUTES, AdvTrainConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.data.batches import SplitBatches, iter_batches
@@ -17,7 +15,7 @@ from advinterp.data.dataset import TEST, split_rows
 from advinterp.models.adversarial_training import train_robust_models
 from advinterp.models.chain_checkpoints import robust_checkpoint
 from advinterp.models.checkpoint import load_classifier, save_classifier
-from advinterp.store import atomic_output, sample_chunk_size, write_json
+from advinterp.store import atomic_output, sample_chunk_size, write_csv, write_json
 from stages.stage import Stage, StageIO, metrics, out, plot, run
 
 log = logging.getLogger("advinterp.stages.adv_train")
@@ -73,8 +71,7 @@ def main(io: StageIO) -> None:
                 source=str(io.model),
                 seed=io.base.seed,
             )
-    with atomic_output(io.history) as tmp_csv:
-        pd.DataFrame(result.history).to_csv(tmp_csv, index=False)
+    write_csv(io.history, result.history)
     write_json(io.metrics, {"eval_images": len(test_rows), **result.metrics})
 
 

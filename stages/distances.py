@@ -13,7 +13,7 @@ import logging
 from advinterp.analysis.distance_study import distance_study
 from advinterp.config.attributes import ATTRIBUTES, DistancesConfig
 from advinterp.figures import save_figure
-from advinterp.store import atomic_output, open_store, write_json
+from advinterp.store import open_store, write_csv, write_json
 from stages.stage import Curve, Stage, StageIO, figure, metrics, out, plot, run
 
 log = logging.getLogger("advinterp.stages.distances")
@@ -64,12 +64,9 @@ def main(io: StageIO) -> None:
     )
     for mode, fig in result.figures.items():
         save_figure(fig, getattr(io, f"figure_{mode}"), cfg.figure.dpi)
-    with atomic_output(io.table) as tmp:
-        result.table.to_csv(tmp, index=False)
-    with atomic_output(io.histograms) as tmp:
-        result.histograms.to_csv(tmp, index=False)
-    with atomic_output(io.curve) as tmp:
-        result.curve.to_csv(tmp, index=False)
+    write_csv(io.table, result.table)
+    write_csv(io.histograms, result.histograms)
+    write_csv(io.curve, result.curve)
     write_json(io.metrics, result.metrics)
 
 

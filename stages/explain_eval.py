@@ -13,7 +13,7 @@ import logging
 from advinterp.analysis.localization_study import localization_study, read_explained_sets
 from advinterp.config.localized import LOCALIZED, ExplainEvalConfig
 from advinterp.figures import save_figure
-from advinterp.store import atomic_output, open_store, write_json
+from advinterp.store import open_store, write_csv, write_json
 from stages.stage import Curve, Stage, StageIO, figure, metrics, out, plot, run
 
 log = logging.getLogger("advinterp.stages.explain_eval")
@@ -65,10 +65,8 @@ def main(io: StageIO) -> None:
         seed=io.base.seed,
     )
     for path, frame in ((io.jaccard, study.jaccard), (io.hamming, study.hamming)):
-        with atomic_output(path) as tmp:
-            frame.to_csv(tmp, index=False, float_format="%.6g")
-    with atomic_output(io.per_example) as tmp:
-        study.per_example.to_csv(tmp, index=False, float_format="%.6g")
+        write_csv(path, frame, float_format="%.6g")
+    write_csv(io.per_example, study.per_example, float_format="%.6g")
     write_json(io.metrics, study.metrics)
     for path, key in (
         (io.figure_examples, "examples"),

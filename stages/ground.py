@@ -15,7 +15,7 @@ from advinterp.config.attributes import ATTRIBUTES, GroundConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.figures import save_figure
 from advinterp.grounding.experiment import ground_attributes
-from advinterp.store import atomic_output, open_store, write_json
+from advinterp.store import open_store, write_csv, write_json
 from stages.stage import Stage, StageIO, figure, metrics, out, run
 
 log = logging.getLogger("advinterp.stages.ground")
@@ -58,8 +58,7 @@ def main(io: StageIO) -> None:
     )
     for case, fig in result.figures.items():
         save_figure(fig, getattr(io, f"figure_{case}"), cfg.figure.dpi)
-    with atomic_output(io.table) as tmp:
-        result.table.to_csv(tmp, index=False)
+    write_csv(io.table, result.table)
     write_json(io.metrics, result.metrics)
 
 

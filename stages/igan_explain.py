@@ -16,7 +16,7 @@ from advinterp.config.igan import IGAN, IganExplainConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.explainers.interpretgan_training import MODELS, load_igan_models
 from advinterp.figures import save_figure
-from advinterp.store import atomic_output, sample_chunk_size
+from advinterp.store import atomic_output
 from stages.stage import Stage, StageIO, figure, out, run
 
 log = logging.getLogger("advinterp.stages.igan_explain")
@@ -39,17 +39,9 @@ STAGE = Stage(
 
 def main(io: StageIO) -> None:
     cfg = io.config(IganExplainConfig)
+    models = load_igan_models(io.models, io.device)
     data = load_dataset(io.dataset)
-    images = data.images
-    found = explain_examples(
-        load_igan_models(io.models, io.device),
-        images,
-        data.index,
-        cfg,
-        chunk_size=sample_chunk_size(images),
-        seed=io.base.seed,
-        device=io.device,
-    )
+    found = explain_examples(models, data, cfg, seed=io.base.seed, device=io.device)
     with atomic_output(io.out) as tmp:
         write_explanations(tmp, found, params=cfg.model_dump(mode="json"))
     for kind, path in (("natural", io.figure_natural), ("robust", io.figure_robust)):

@@ -19,7 +19,7 @@ from advinterp.explainers.interpretgan_training import (
     train_igan_models,
 )
 from advinterp.models.pooling_cnn import LAYERS
-from advinterp.store import atomic_output, sample_chunk_size, write_json
+from advinterp.store import atomic_output, write_csv, write_json
 from stages.stage import Curve, Stage, StageIO, metrics, out, plot, run
 
 log = logging.getLogger("advinterp.stages.igan_train")
@@ -64,20 +64,12 @@ def main(io: StageIO) -> None:
             f"{io.dataset}: images of {images.shape[-1]} px are smaller than "
             f"igan_train.gan.gen_size={cfg.gan.gen_size}"
         )
-    trained = train_igan_models(
-        images,
-        data.index,
-        cfg,
-        chunk_size=sample_chunk_size(images),
-        seed=io.base.seed,
-        device=io.device,
-    )
+    trained = train_igan_models(data, cfg, seed=io.base.seed, device=io.device)
     with atomic_output(io.out) as tmp:
         tmp.mkdir()
         save_igan_models(tmp, trained, params=cfg.model_dump(mode="json"), seed=io.base.seed)
     for path, frame in ((io.history, trained.history), (io.gan_history, trained.gan_history)):
-        with atomic_output(path) as tmp:
-            frame.to_csv(tmp, index=False)
+        write_csv(path, frame)
     write_json(io.metrics, trained.metrics)
 
 

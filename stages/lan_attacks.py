@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import logging
 
-import pandas as pd
-
 from advinterp.attacks.lan_examples import lan_examples, write_lan_examples
 from advinterp.config.lan import LAN, LanAttacksConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.models.checkpoint import load_classifier, save_classifier
-from advinterp.store import atomic_output, sample_chunk_size, write_json
+from advinterp.store import sample_chunk_size, write_csv, write_json
 from stages.stage import Stage, StageIO, metrics, out, plot, run
 
 log = logging.getLogger("advinterp.stages.lan_attacks")
@@ -52,8 +50,7 @@ def main(io: StageIO) -> None:
     }
     save_classifier(io.source_model, result.source, **provenance)
     write_lan_examples(io.out, result, provenance, sample_chunk_size(images))
-    with atomic_output(io.history) as tmp:
-        pd.DataFrame(result.history).to_csv(tmp, index=False)
+    write_csv(io.history, result.history)
     write_json(io.metrics, result.metrics)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-import pandas as pd
 import torch
 
 from advinterp.config.lan import LAN, LanTrainConfig
@@ -17,7 +16,7 @@ from advinterp.explainers.lan import lan_state
 from advinterp.explainers.lan_training import lan_training
 from advinterp.figures import save_figure
 from advinterp.models.checkpoint import load_classifier
-from advinterp.store import atomic_output, create_group, write_json
+from advinterp.store import atomic_output, create_group, write_csv, write_json
 from stages.stage import Curve, Stage, StageIO, figure, metrics, out, plot, run
 
 log = logging.getLogger("advinterp.stages.lan_train")
@@ -70,8 +69,7 @@ def main(io: StageIO) -> None:
 
     with atomic_output(io.lan) as tmp:
         torch.save(lan_state(result.lan, **provenance), tmp)
-    with atomic_output(io.history) as tmp:
-        pd.DataFrame(result.history).to_csv(tmp, index=False)
+    write_csv(io.history, result.history)
     write_json(io.metrics, result.metrics)
     save_figure(result.figure, io.figure, cfg.figure.dpi)
 

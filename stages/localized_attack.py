@@ -17,7 +17,7 @@ from advinterp.config.localized import LOCALIZED, LocalizedAttackConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.data.dataset import TEST
 from advinterp.models.checkpoint import load_classifier
-from advinterp.store import atomic_output, create_group, write_json
+from advinterp.store import atomic_output, create_group, write_csv, write_json
 from stages.stage import Stage, StageIO, metrics, out, run
 
 log = logging.getLogger("advinterp.stages.localized_attack")
@@ -68,8 +68,7 @@ def main(io: StageIO) -> None:
     }
     with atomic_output(io.out) as tmp:
         write_attacks(create_group(tmp, attrs), attacks, data.index.labels, io.base.chunk_size)
-    with atomic_output(io.attempts) as tmp:
-        attacks.attempts_table().to_csv(tmp, index=False)
+    write_csv(io.attempts, attacks.attempts_table())
     write_json(io.metrics, attacks.metrics())
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import pandas as pd
 import torch
 
 from advinterp.config.lan import LAN, MaskClassifierConfig
@@ -12,7 +11,7 @@ from advinterp.data.artifact import load_dataset
 from advinterp.errors import StoreError
 from advinterp.models.mask_classifier import mask_classifier_state
 from advinterp.models.mask_training import train_mask_classifier
-from advinterp.store import atomic_output, open_store, require_array, write_json
+from advinterp.store import atomic_output, open_store, require_array, write_csv, write_json
 from stages.stage import Stage, StageIO, metrics, out, plot, run
 
 log = logging.getLogger("advinterp.stages.mask_classifier")
@@ -51,8 +50,7 @@ def main(io: StageIO) -> None:
             result.model, params=cfg.model_dump(mode="json"), seed=io.base.seed, masks=str(io.masks)
         )
         torch.save(state, tmp)
-    with atomic_output(io.history) as tmp:
-        pd.DataFrame(result.history).to_csv(tmp, index=False)
+    write_csv(io.history, result.history)
     write_json(io.metrics, result.metrics)
 
 

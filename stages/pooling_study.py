@@ -15,7 +15,7 @@ from advinterp.data.artifact import load_dataset
 from advinterp.explainers.interpretgan_training import load_igan_model, model_path
 from advinterp.models.checkpoint import save_classifier
 from advinterp.models.pooling_cnn import architecture_of
-from advinterp.store import atomic_output, sample_chunk_size, write_json
+from advinterp.store import write_csv, write_json
 from stages.stage import Keys, Stage, StageIO, metrics, out, run, table
 
 STAGE = Stage(
@@ -39,12 +39,17 @@ def main(io: StageIO) -> None:
     recipe = io.config(IganTrainConfig)
     seed = io.base.seed
     data = load_dataset(io.dataset)
-    index, images = data.index, data.images
-    chunk = sample_chunk_size(images)
     origin = str(model_path(io.models, "robust"))
     robust = load_igan_model(io.models, "robust", io.device)
     twin, history = train_twin(
-        robust, recipe, images, index, chunk_size=chunk, seed=seed, device=io.device, origin=origin
+        robust,
+        recipe,
+        data.images,
+        data.index,
+        chunk_size=data.chunk,
+        seed=seed,
+        device=io.device,
+        origin=origin,
     )
     save_classifier(
         io.twin,
@@ -55,15 +60,12 @@ def main(io: StageIO) -> None:
         params=recipe.model_dump(mode="json"),
         seed=seed,
     )
-    test = evaluation_images(
-        images, index, cfg.max_images, chunk_size=chunk, seed=seed, device=io.device
-    )
+    test = evaluation_images(data, cfg.max_images, seed=seed, device=io.device)
     arms = {architecture_of(robust)["pooling"]: robust, architecture_of(twin)["pooling"]: twin}
     study = compare_pooling(
         arms, test.x, test.y, cfg, seed, twin_val_accuracy=history[-1]["val_accuracy"]
     )
-    with atomic_output(io.table) as tmp:
-        study.table.to_csv(tmp, index=False)
+    write_csv(io.table, study.table)
     write_json(io.metrics, study.metrics)
 
 

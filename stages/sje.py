@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import logging
 
-import pandas as pd
-
 from advinterp.config.attributes import ATTRIBUTES, SjeConfig
 from advinterp.data.adversarial import ChainLayout
 from advinterp.data.artifact import load_dataset
 from advinterp.embedding.sje_chain import sje_chain, write_sje_store
-from advinterp.store import atomic_output, open_store, write_json
+from advinterp.store import atomic_output, open_store, write_csv, write_json
 from stages.stage import Stage, StageIO, metrics, out, plot, run
 
 log = logging.getLogger("advinterp.stages.sje")
@@ -68,8 +66,7 @@ def main(io: StageIO) -> None:
             feature_norm=cfg.feature_norm,
             chunk=io.base.chunk_size,
         )
-    with atomic_output(io.history) as tmp_csv:
-        pd.DataFrame(result.history).to_csv(tmp_csv, index=False)
+    write_csv(io.history, result.history)
     write_json(io.metrics, result.metrics)
 
 

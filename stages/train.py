@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import pandas as pd
-
 from advinterp.config.classifier import TrainConfig
 from advinterp.config.core import SHARED
 from advinterp.data.artifact import load_dataset
@@ -14,7 +12,7 @@ from advinterp.errors import CheckpointError
 from advinterp.models.checkpoint import load_pretrained, save_classifier
 from advinterp.models.classifier import build_classifier
 from advinterp.models.training import fit_split, make_optimizer, split_metrics
-from advinterp.store import atomic_output, write_json
+from advinterp.store import write_csv, write_json
 from stages.stage import Curve, Stage, StageIO, metrics, out, plot, run
 
 log = logging.getLogger("advinterp.stages.train")
@@ -68,8 +66,7 @@ def main(io: StageIO) -> None:
     }
     log.info("test accuracy %.3f (chance %.3f)", scores["test_accuracy"], scores["chance"])
     save_classifier(io.model, model, params=cfg.model_dump(mode="json"), seed=io.base.seed)
-    with atomic_output(io.history) as tmp:
-        pd.DataFrame(history).to_csv(tmp, index=False)
+    write_csv(io.history, history)
     write_json(io.metrics, scores)
 
 

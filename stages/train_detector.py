@@ -13,7 +13,7 @@ from advinterp.config.attributes import ATTRIBUTES, TrainDetectorConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.detection.attribute_rcnn import save_detector
 from advinterp.detection.experiment import train_and_score
-from advinterp.store import atomic_output, write_json
+from advinterp.store import write_csv, write_json
 from stages.stage import Curve, Stage, StageIO, metrics, out, plot, run
 
 log = logging.getLogger("advinterp.stages.train_detector")
@@ -48,8 +48,7 @@ def main(io: StageIO) -> None:
         data.images, data.index, cfg, io.base.seed, io.device, origin=str(io.dataset)
     )
     save_detector(io.model, result.model, params=cfg.model_dump(mode="json"), seed=io.base.seed)
-    with atomic_output(io.history) as tmp:
-        result.history.to_csv(tmp, index=False)
+    write_csv(io.history, result.history)
     write_json(io.metrics, result.metrics)
 
 

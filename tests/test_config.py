@@ -15,10 +15,7 @@ from tests.conftest import ROOT
 def test_repository_params_validate():
     params = read_params(ROOT / "params.yaml")
     assert load(BaseConfig, ROOT / "params.yaml").device == "auto"
-    assert (
-        load(DatasetConfig, ROOT / "params.yaml").source
-        == params["dataset"]["source"]
-    )
+    assert load(DatasetConfig, ROOT / "params.yaml").source == params["dataset"]["source"]
     assert load(TrainConfig, ROOT / "params.yaml").epochs >= 1
 
 

@@ -462,3 +462,33 @@ def test_argparse_namespace_of_a_stage_has_every_flag():
     ns = TRAIN_LIKE.parser().parse_args([])
     assert isinstance(ns, argparse.Namespace)
     assert set(vars(ns)) == {"params", *TRAIN_LIKE.paths()}
+
+
+# -- what the generated code deps promise -------------------------------------------------
+
+METHOD_CONFIGS = ("attributes", "localized", "lan", "a2e", "igan")
+
+
+def _committed_stages() -> dict[str, dict]:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+@pytest.mark.parametrize("method", METHOD_CONFIGS)
+def test_a_method_config_module_is_a_dep_of_that_methods_stages_only(method):
+    stages = _committed_stages()
+    users = {n for n, s in stages.items() if f"advinterp/config/{method}.py" in s["deps"]}
+    own = {n for n, s in stages.items() if s["meta"]["method"] == method}
+    assert users == own, f"config/{method}.py reruns {sorted(users - own)} outside its method"
+
+
+def test_each_figure_module_is_a_dep_of_the_one_stage_that_draws_it():
+    stages = _committed_stages()
+    figure_modules = sorted(
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "advinterp").rglob("*figures.py")
+        if p.name != "figures.py"  # save_figure: shared writing, no drawing
+    )
+    assert figure_modules
+    for module in figure_modules:
+        users = [n for n, s in stages.items() if module in s["deps"]]
+        assert len(users) == 1, f"{module} is drawn by {users}: editing it reruns them all"

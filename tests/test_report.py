@@ -71,3 +71,11 @@ def test_bad_dvc_yaml_is_a_store_error(tmp_path, text):
         read_sections(tmp_path / "dvc.yaml")
     with pytest.raises(StoreError, match="not found"):
         read_sections(tmp_path / "absent.yaml")
+
+
+def test_flatten_dots_nested_keys_and_summarises_long_lists():
+    from advinterp.report import flatten
+
+    nested = {"a": {"b": 1, "c": [1, 2, 3]}, "d": 2}
+    assert flatten(nested) == {"a.b": 1, "a.c": [1, 2, 3], "d": 2}
+    assert flatten(nested, max_list=2) == {"a.b": 1, "a.c": "[3 values]", "d": 2}

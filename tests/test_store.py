@@ -127,3 +127,20 @@ def test_typed_accessors_check_arrays_and_attrs(tmp_path):
         str_list_attr(group, "mixed")
     with pytest.raises(StoreError, match="not in a local directory store"):
         store_dir(zarr.create_array(zarr.storage.MemoryStore(), shape=(2,), dtype="f4"))
+
+
+def test_write_csv_takes_frames_and_records_and_writes_atomically(tmp_path):
+    import pandas as pd
+    import pytest
+
+    from advinterp.store import write_csv
+
+    records = [{"epoch": 1, "acc": 0.5}, {"epoch": 2, "acc": 0.123456789}]
+    write_csv(tmp_path / "h.csv", records)
+    assert (tmp_path / "h.csv").read_text() == "epoch,acc\n1,0.5\n2,0.123456789\n"
+    write_csv(tmp_path / "h.csv", pd.DataFrame(records), float_format="%.3f")
+    assert (tmp_path / "h.csv").read_text() == "epoch,acc\n1,0.500\n2,0.123\n"
+    with pytest.raises(TypeError):
+        write_csv(tmp_path / "h.csv", 5)  # type: ignore[arg-type]
+    assert (tmp_path / "h.csv").read_text().startswith("epoch,acc")  # the old file survives
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.csv"]

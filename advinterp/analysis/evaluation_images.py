@@ -4,13 +4,13 @@ the attack, Zheng et al. Table 1; the images of Tables 2-3)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
+from advinterp.data.artifact import DatasetArtifact
 from advinterp.data.batches import iter_batches
-from advinterp.data.dataset import TEST, AttributeIndex, split_rows
+from advinterp.data.dataset import TEST, split_rows
 from advinterp.errors import DatasetError
 
 
@@ -28,11 +28,9 @@ class EvaluationImages:
 
 
 def evaluation_images(
-    images: Any,
-    index: AttributeIndex,
+    data: DatasetArtifact,
     max_images: int | None,
     *,
-    chunk_size: int,
     seed: int,
     device: torch.device,
 ) -> EvaluationImages:
@@ -42,8 +40,9 @@ def evaluation_images(
     Raises:
         DatasetError: when the test split selects no images.
     """
+    index = data.index
     rows = split_rows(index, TEST, max_images, seed)
-    parts = [x for _, x in iter_batches(images, rows, 256, chunk_size)]
+    parts = [x for _, x in iter_batches(data.images, rows, 256, data.chunk)]
     if not parts:
         raise DatasetError("the test split selects no images")
     return EvaluationImages(

@@ -23,8 +23,9 @@ from advinterp.analysis.interpretgan_figures import INPUTS
 from advinterp.analysis.robustness import attack_batches, predictions
 from advinterp.attacks.pgd import pgd
 from advinterp.config.igan import IganExplainConfig
+from advinterp.data.artifact import DatasetArtifact
 from advinterp.data.batches import iter_batches
-from advinterp.data.dataset import TEST, AttributeIndex
+from advinterp.data.dataset import TEST
 from advinterp.errors import DatasetError
 from advinterp.explainers.captum_baselines import BASELINES, baseline_maps
 from advinterp.explainers.interpretgan import InterpretGAN, explain
@@ -135,17 +136,16 @@ class IganExplanations:
 
 def explain_examples(
     models: Mapping[str, tuple[ImageClassifier, Mapping[str, InterpretGAN]]],
-    images: Any,
-    index: AttributeIndex,
+    data: DatasetArtifact,
     cfg: IganExplainConfig,
     *,
-    chunk_size: int,
     seed: int,
     device: torch.device,
 ) -> IganExplanations:
     """Figures 3/5 data: ``cfg.examples`` test images picked by the ``natural`` model,
     explained by every model of ``models`` (kind -> (f, its GANs by layer))."""
     natural, gans = models["natural"]
+    images, index, chunk_size = data.images, data.index, data.chunk
     test_rows = np.flatnonzero(index.split == TEST)
     rows = pick_examples(
         natural, images, index.labels, test_rows, cfg.examples, chunk_size=chunk_size, device=device

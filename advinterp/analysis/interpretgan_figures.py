@@ -1,4 +1,4 @@
-"""Figures of the InterpretGAN diagnosis (Zheng et al. Figs. 3/5 rows and Table 1 as a plot).
+"""Figures of InterpretGAN's per-layer explanations (Zheng et al. Figs. 3/5 rows).
 
 Each ``*_figure`` function returns a matplotlib Figure; the stage saves it
 (:func:`advinterp.figures.save_figure`).
@@ -146,67 +146,5 @@ def model_explanations_figure(
         explanation_rows(images, labels, arrays, methods),
         layers,
         f"InterpretGAN, {model} model: natural and PGD-{steps} (eps {eps}) rows",
-        dpi=dpi,
-    )
-
-
-def vulnerability_figure(
-    layers: Sequence[str], table: Mapping[str, Mapping[str, Sequence[float]]], dpi: int = 100
-) -> Figure:
-    """Table 1 as a plot: Acc_i (lines) and Vul_i (bars) per layer for each model.
-
-    Args:
-        table: model name -> {"acc": (L,), "vul": (L,)} in [0, 1] / [-1, 1], and
-            optionally "control": (L,) the accuracy on explanations of the natural
-            images (drawn dashed: how much of the class the explanations keep at all).
-    """
-    fig, (ax_acc, ax_vul) = plt.subplots(1, 2, figsize=(8, 3), dpi=dpi)
-    x = np.arange(len(layers))
-    width = 0.8 / max(len(table), 1)
-    for k, (name, cols) in enumerate(table.items()):
-        line = ax_acc.plot(x, 100 * np.asarray(cols["acc"]), marker="o", label=f"{name}, PGD")
-        if "control" in cols:
-            ax_acc.plot(
-                x,
-                100 * np.asarray(cols["control"]),
-                ls="--",
-                marker=".",
-                color=line[0].get_color(),
-                label=f"{name}, natural images",
-            )
-        ax_vul.bar(
-            x + (k - (len(table) - 1) / 2) * width, 100 * np.asarray(cols["vul"]), width, label=name
-        )
-    for ax, ylabel in ((ax_acc, "Acc$_i$ (%)"), (ax_vul, "Vul$_i$ (%)")):
-        ax.set_xticks(x, layers, fontsize=7)
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    ax_acc.set_ylim(0, 100)
-    ax_vul.axhline(0, color="black", lw=0.6)
-    ax_acc.set_title("accuracy of f on the layer's explanations", fontsize=8)
-    ax_vul.set_title("vulnerability per layer (Eq. 5)", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def table1_figure(metrics: Mapping[str, Mapping], models: Sequence[str], dpi: int = 100) -> Figure:
-    """:func:`vulnerability_figure` of ``igan_vulnerability``'s metrics: per model
-    (labelled with its pooling kind) Acc_i, Vul_i and the natural-image control.
-
-    Args:
-        metrics: model -> {"pooling": str, "layers": layer -> {"acc", "vul",
-            "acc_natural_images", ...}} (:func:`advinterp.analysis.vulnerability.diagnose`).
-    """
-    layers = list(metrics[models[0]]["layers"])
-    return vulnerability_figure(
-        layers,
-        {
-            f"{kind} ({metrics[kind]['pooling']} pool)": {
-                col: [metrics[kind]["layers"][la][key] for la in layers]
-                for col, key in (("acc", "acc"), ("vul", "vul"), ("control", "acc_natural_images"))
-            }
-            for kind in models
-        },
         dpi=dpi,
     )

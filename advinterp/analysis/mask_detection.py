@@ -29,11 +29,11 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from advinterp.analysis.detection import balanced_benign, detection_row, detection_score, roc
+from advinterp.analysis.mask_detection_figures import invariance_figure, roc_figure
 from advinterp.config.lan import LanDetectConfig
 from advinterp.data.adversarial import STANDARD, ChainLayout
 from advinterp.data.dataset import TEST, AttributeIndex
 from advinterp.explainers.lan import attention_masks
-from advinterp.explainers.lan_figures import invariance_figure, roc_figure
 from advinterp.models.mask_classifier import predict_proba
 from advinterp.models.predict import predict
 from advinterp.store import atomic_output, open_store, read_array, require_array, str_list_attr

@@ -42,12 +42,15 @@ def linf_iterate(
     steps: int,
     targeted: bool,
     start: torch.Tensor | None = None,
+    decay: float | None = None,
 ) -> torch.Tensor:
-    """The signed-gradient loop shared by IFGSM and PGD (Eq. 1).
+    """The signed-gradient loop shared by IFGSM, PGD (Eq. 1) and MI-FGSM.
 
     Args:
         y: the class whose cross-entropy is climbed (untargeted) or descended (targeted).
         start: first iterate (PGD's random start); the clean image when ``None``.
+        decay: momentum μ of MI-FGSM (Dong et al.): step along the sign of the velocity
+            ``g <- μ g + ∇ / ||∇||_1`` instead of the gradient's; ``None`` for plain Eq. 1.
 
     Shape:
         x: (N, 3, H, W) float32 in [0, 1]; y: (N,) int64.
@@ -59,12 +62,17 @@ def linf_iterate(
     y = y.to(x.device)
     x_adv = x.clone() if start is None else project_linf(start.detach(), x, eps)
     direction = -1.0 if targeted else 1.0
+    velocity = torch.zeros_like(x)
     with frozen(model), torch.enable_grad():
         for _ in range(steps):
             x_adv.requires_grad_(True)
             # Summed, not averaged: a sample's gradient must not shrink with the batch size.
             loss = F.cross_entropy(model(x_adv), y, reduction="sum")
             (grad,) = torch.autograd.grad(loss, x_adv)
+            if decay is not None:
+                l1 = grad.abs().flatten(1).sum(1).clamp_min(1e-12).view(-1, *[1] * (x.dim() - 1))
+                velocity = decay * velocity + grad / l1
+                grad = velocity
             x_adv = project_linf(x_adv.detach() + direction * step_size * grad.sign(), x, eps)
     return x_adv.detach()
 

@@ -5,20 +5,17 @@ Each step accumulates the L1-normalised input gradient into a velocity,
 ``x̂ <- Clip_eps{x̂ + α sign(g)}``. With ``random_start`` it starts, like PGD, from a
 uniform point of the eps-ball (momentum PGD); without, from the clean image (MI-FGSM).
 
-The pieces are the ones IFGSM/PGD use (:func:`advinterp.models.frozen.frozen`,
-:func:`~advinterp.attacks.ifgsm.project_linf`, :func:`~advinterp.attacks.ifgsm.uniform_start`);
-only the velocity update is new, which the shared ``linf_iterate`` loop does not have.
+It runs IFGSM/PGD's loop, :func:`~advinterp.attacks.ifgsm.linf_iterate`, with its
+``decay`` (the velocity update) set, from :func:`~advinterp.attacks.ifgsm.uniform_start`.
 torchattacks' ``MIFGSM`` has no random start and no per-sample targets, hence this file.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from advinterp.attacks.ifgsm import project_linf, uniform_start
-from advinterp.models.frozen import frozen
+from advinterp.attacks.ifgsm import linf_iterate, uniform_start
 
 
 def mifgsm(
@@ -53,17 +50,8 @@ def mifgsm(
     if eps < 0 or steps < 0 or decay < 0:
         raise ValueError(f"eps, steps and decay must be >= 0, got {eps}, {steps}, {decay}")
     alpha = eps / max(steps, 1) if step_size is None else step_size
-    x = x.detach()
-    goal = (y if targets is None else targets).to(x.device)
-    direction = 1.0 if targets is None else -1.0
-    x_adv = project_linf(uniform_start(x, eps, generator), x, eps) if random_start else x.clone()
-    velocity = torch.zeros_like(x)
-    with frozen(model), torch.enable_grad():
-        for _ in range(steps):
-            x_adv.requires_grad_(True)
-            loss = F.cross_entropy(model(x_adv), goal, reduction="sum")
-            (grad,) = torch.autograd.grad(loss, x_adv)
-            l1 = grad.abs().flatten(1).sum(1).clamp_min(1e-12).view(-1, *[1] * (x.dim() - 1))
-            velocity = decay * velocity + grad / l1
-            x_adv = project_linf(x_adv.detach() + direction * alpha * velocity.sign(), x, eps)
-    return x_adv.detach()
+    x0 = uniform_start(x, eps, generator) if random_start else None
+    y, targeted = (y, False) if targets is None else (targets, True)
+    return linf_iterate(
+        model, x, y, eps=eps, step_size=alpha, steps=steps, targeted=targeted, start=x0, decay=decay
+    )

@@ -126,16 +126,13 @@ class DatasetArtifact:
     """A dataset store opened for reading: its index in memory, its pixels on disk.
 
     Shape:
-        images: (N, 3, S, S) float32 in [0, 1], read lazily shard by shard.
+        images: (N, 3, S, S) float32 in [0, 1]: a zarr array read lazily, shard by shard
+            (any array-like in tests); ``chunk`` samples per read, its storage shard.
     """
 
     index: AttributeIndex
-    images: zarr.Array
-
-    @property
-    def chunk(self) -> int:
-        """Samples per storage shard of ``images`` (the unit of streaming)."""
-        return sample_chunk_size(self.images)
+    images: Any
+    chunk: int
 
     @property
     def num_classes(self) -> int:
@@ -145,7 +142,8 @@ class DatasetArtifact:
 def load_dataset(path: Path | str) -> DatasetArtifact:
     """Open a dataset store and read its index (schema and consistency checked)."""
     group = open_dataset(path)
-    return DatasetArtifact(read_index(group), require_array(group, "images", str(path)))
+    images = require_array(group, "images", str(path))
+    return DatasetArtifact(read_index(group), images, sample_chunk_size(images))
 
 
 def read_index(group: zarr.Group, origin: str | None = None) -> AttributeIndex:

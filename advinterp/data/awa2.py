@@ -94,15 +94,9 @@ def read_index(
 
     label_array = np.asarray(labels, dtype=np.int64)
     split = stratified_split(label_array, val_fraction, test_fraction, seed)
-    index = AttributeIndex(
-        name="awa2",
-        labels=label_array,
-        split=split,
-        class_names=class_names,
-        attribute_names=attribute_names,
-        class_attributes=class_attributes,
-        sample_ids=[str(p.relative_to(images_dir)) for p in paths],
-    )
+    sample_ids = [p.relative_to(images_dir) for p in paths]
+    classes = (class_names, attribute_names, class_attributes)
+    index = AttributeIndex.read("awa2", sample_ids, label_array, split, classes)
     return index, paths
 
 

@@ -140,22 +140,9 @@ def read_index(
     class_attributes = _class_attributes(cub, len(class_names), len(attribute_names))
 
     image_attributes = _image_attributes(cub, image_ids, images_txt, attribute_ids, attributes_txt)
-    part_names, boxes = _part_boxes(
-        cub, image_ids, images_txt, paths, attribute_names, image_attributes
-    )
-
-    index = AttributeIndex(
-        name="cub",
-        labels=labels,
-        split=split,
-        class_names=class_names,
-        attribute_names=attribute_names,
-        class_attributes=class_attributes,
-        image_attributes=image_attributes,
-        part_names=part_names,
-        boxes=boxes,
-        sample_ids=[str(i) for i in image_ids],
-    )
+    parts = _part_boxes(cub, image_ids, images_txt, paths, attribute_names, image_attributes)
+    classes = (class_names, attribute_names, class_attributes)
+    index = AttributeIndex.read("cub", image_ids, labels, split, classes, image_attributes, parts)
     return index, paths
 
 

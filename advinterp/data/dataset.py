@@ -9,7 +9,7 @@ dataset into zarr shard by shard, with memory that does not grow with the datase
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -75,6 +75,37 @@ class AttributeIndex:
     part_names: list[str] = field(default_factory=list)
     boxes: PartBoxes | None = None
     sample_ids: list[str] = field(default_factory=list)
+
+    @classmethod
+    def read(
+        cls,
+        name: str,
+        sample_ids: Iterable[object],
+        labels: np.ndarray,
+        split: np.ndarray,
+        classes: tuple[list[str], list[str], np.ndarray],
+        image_attributes: np.ndarray | None = None,
+        parts: tuple[list[str], PartBoxes | None] | None = None,
+    ) -> AttributeIndex:
+        """The index a directory reader (CUB, LAD, AwA2) builds.
+
+        ``classes`` is (class_names, attribute_names, (C, A) class_attributes), ``parts``
+        (part_names, boxes) where the source has part boxes; sample ids are kept as strings.
+        """
+        class_names, attribute_names, class_attributes = classes
+        part_names, boxes = parts if parts is not None else ([], None)
+        return cls(
+            name,
+            labels,
+            split,
+            class_names,
+            attribute_names,
+            class_attributes,
+            image_attributes,
+            part_names,
+            boxes,
+            [str(s) for s in sample_ids],
+        )
 
     @property
     def num_samples(self) -> int:

@@ -86,16 +86,8 @@ def read_index(
     split = carve_validation(labels, split, val_fraction, seed)
     image_attributes = _image_attributes(ann, rel_paths, labels, label_ids, len(attribute_names))
 
-    index = AttributeIndex(
-        name="lad",
-        labels=labels,
-        split=split,
-        class_names=class_names,
-        attribute_names=attribute_names,
-        class_attributes=class_attributes,
-        image_attributes=image_attributes,
-        sample_ids=image_ids,
-    )
+    classes = (class_names, attribute_names, class_attributes)
+    index = AttributeIndex.read("lad", image_ids, labels, split, classes, image_attributes)
     return index, paths
 
 

@@ -8,7 +8,6 @@ classification and regression) plus the attribute branch's binary cross-entropy
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 
 from advinterp.detection.attribute_rcnn import AttributeFasterRCNN
+from advinterp.models.training import cosine_lr
 from advinterp.progress import track
 
 log = logging.getLogger(__name__)
@@ -74,9 +74,9 @@ def fit_detector(
     model: AttributeFasterRCNN,
     train_batches: Callable[[int], DetectionBatches],
     *,
+    optimizer: torch.optim.Optimizer,
     epochs: int,
     steps_per_epoch: int,
-    optimizer: torch.optim.Optimizer,
     device: torch.device,
     generator: torch.Generator,
     flip: bool = True,
@@ -112,13 +112,7 @@ def fit_detector(
                 desc=f"detector epoch {epoch + 1}/{epochs}",
                 unit="batch",
             ):
-                factor = (
-                    (step + 1) / warmup
-                    if step < warmup
-                    else 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-                )
-                for g, base in zip(optimizer.param_groups, base_lrs, strict=True):
-                    g["lr"] = base * factor
+                cosine_lr(optimizer, base_lrs, step, total, warmup)
                 x = torch.as_tensor(xb)
                 if flip:
                     mask = torch.rand(len(x), generator=generator) < 0.5

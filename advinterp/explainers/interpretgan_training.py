@@ -20,8 +20,9 @@ import pandas as pd
 import torch
 
 from advinterp.config.igan import IganGanParams, IganTrainConfig
+from advinterp.data.artifact import DatasetArtifact
 from advinterp.data.batches import iter_batches, iter_shuffled_batches
-from advinterp.data.dataset import TEST, TRAIN, AttributeIndex
+from advinterp.data.dataset import TEST, TRAIN
 from advinterp.explainers.interpretgan import (
     GanSchedule,
     InterpretGAN,
@@ -143,11 +144,9 @@ class IganTraining:
 
 
 def train_igan_models(
-    images: Any,
-    index: AttributeIndex,
+    data: DatasetArtifact,
     cfg: IganTrainConfig,
     *,
-    chunk_size: int,
     seed: int,
     device: torch.device,
 ) -> IganTraining:
@@ -159,8 +158,9 @@ def train_igan_models(
     whole test split.
 
     Shape:
-        images: (N, 3, H, W) float32 in [0, 1], rows as in ``index``.
+        data.images: (N, 3, H, W) float32 in [0, 1], rows as in ``data.index``.
     """
+    images, index, chunk_size = data.images, data.index, data.chunk
     rows = {s: np.flatnonzero(index.split == s) for s in (TRAIN, TEST)}
     mean, std = channel_stats(images, rows[TRAIN], chunk_size)
     c = cfg.classifier

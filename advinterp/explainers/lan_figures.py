@@ -1,12 +1,8 @@
-"""Figures of the LAN detection method (Nguyen et al. Figures 1 and 3, plus the ROC).
-
-Each function returns a matplotlib Figure; the stage saves it. Masks are drawn as the
-mean over colour channels, 0 (replaceable by noise) dark to 1 (important) bright.
-"""
+"""LAN masks beside their images (Nguyen et al. Figure 1 analogue)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import matplotlib
 
@@ -15,19 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-
-def _show_image(ax, image: np.ndarray, title: str | None = None) -> None:
-    ax.imshow(np.clip(np.transpose(image, (1, 2, 0)), 0.0, 1.0), interpolation="nearest")
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title, fontsize=7)
-
-
-def _show_mask(ax, mask: np.ndarray, title: str | None = None) -> None:
-    ax.imshow(mask.mean(0), cmap="magma", vmin=0.0, vmax=1.0, interpolation="nearest")
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title, fontsize=7)
+from advinterp.explainers.mask_panels import show_image, show_mask
 
 
 def mask_grid_figure(
@@ -41,8 +25,8 @@ def mask_grid_figure(
     k = len(images)
     fig, axes = plt.subplots(2, k, figsize=(1.2 * k, 2.7), dpi=dpi, squeeze=False)
     for j in range(k):
-        _show_image(axes[0, j], images[j], titles[j])
-        _show_mask(axes[1, j], masks[j])
+        show_image(axes[0, j], images[j], titles[j])
+        show_mask(axes[1, j], masks[j])
     for r, row_name in enumerate(("image", "LAN mask")):
         axes[r, 0].text(
             -0.15,
@@ -54,58 +38,5 @@ def mask_grid_figure(
             ha="right",
             fontsize=8,
         )
-    fig.tight_layout()
-    return fig
-
-
-def invariance_figure(
-    examples: Sequence[Sequence[tuple[np.ndarray, np.ndarray, str, str]]], dpi: int = 100
-) -> Figure:
-    """Figure 3 analogue: per example, a benign image and its adversarial versions
-    (image row: f1's class; mask row: f2's class on the mask).
-
-    Args:
-        examples: per example a list of (image (3,H,W), mask (3,H,W), image title,
-            mask title), the benign image first.
-    """
-    cols = max(len(e) for e in examples)
-    rows = 2 * len(examples)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.75 * rows), dpi=dpi, squeeze=False)
-    for i, example in enumerate(examples):
-        for j in range(cols):
-            if j < len(example):
-                image, mask, t_img, t_mask = example[j]
-                _show_image(axes[2 * i, j], image, t_img)
-                _show_mask(axes[2 * i + 1, j], mask, t_mask)
-            else:
-                axes[2 * i, j].set_axis_off()
-                axes[2 * i + 1, j].set_axis_off()
-    fig.tight_layout()
-    return fig
-
-
-def roc_figure(
-    curves: Mapping[str, tuple[np.ndarray, np.ndarray, float | None]], dpi: int = 100
-) -> Figure:
-    """ROC curves of the detection score, one line per setting (label shows the AUC).
-
-    Args:
-        curves: setting name -> (fpr, tpr, auc); names starting "transfer" are dashed,
-            "ifgsm" dotted.
-    """
-    fig, ax = plt.subplots(figsize=(4.6, 4.2), dpi=dpi)
-    for name, (fpr, tpr, auc) in curves.items():
-        if not len(fpr):
-            continue
-        style = "--" if name.startswith("transfer") else ":" if name.startswith("ifgsm") else "-"
-        label = f"{name} (AUC {auc:.3f})" if auc is not None else name
-        ax.plot(fpr, tpr, style, label=label, linewidth=1.2)
-    ax.plot([0, 1], [0, 1], color="0.7", linewidth=0.8)
-    ax.set_xlabel("false positive rate (benign flagged)")
-    ax.set_ylabel("true positive rate (adversarial flagged)")
-    ax.set_title("LAN mask detection: 1 - p_f2(f1's class)", fontsize=9)
-    ax.legend(fontsize=6, loc="lower right")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.01)
     fig.tight_layout()
     return fig

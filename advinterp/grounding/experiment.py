@@ -112,48 +112,36 @@ def case_sides(
         returns: eligible (n,) bool, left and right :class:`Side`.
     """
 
-    def adv_image(model: str, mode: str) -> Callable[[int], np.ndarray]:
+    def adv_side(
+        side: str,
+        model: str,
+        mode: str,
+        selection: tuple[np.ndarray, np.ndarray],
+        shows: np.ndarray,
+    ) -> Side:
+        """The side showing ``model``'s ``mode`` adversarial images and their detections."""
         arr = chain.images(model, mode, eps_key)
-        return lambda i: np.asarray(arr[i])
+        dets = read_detection_set(detections, f"{model}/{mode}")
+        selected, importance = selection
+        return Side(side, lambda i: np.asarray(arr[i]), selected, importance, dets, shows)
 
     if name == "at":
         adv = chain.pred(STANDARD, "untargeted", eps_key)
         adv_at = chain.pred(at, "untargeted", eps_key)
         eligible = recovered(true, adv, adv_at)
-        sel_l, imp_l = select_adversarial(
+        left_sel = select_adversarial(
             chain.attributes(STANDARD, "untargeted", eps_key), phi, true, top_k
         )
-        sel_r, imp_r = select_clean(chain.attributes(at, "untargeted", eps_key), phi, adv, top_k)
-        left = Side(
-            "adversarial",
-            adv_image(STANDARD, "untargeted"),
-            sel_l,
-            imp_l,
-            read_detection_set(detections, f"{STANDARD}/untargeted"),
-            adv,
-        )
-        right = Side(
-            "adversarial_at",
-            adv_image(at, "untargeted"),
-            sel_r,
-            imp_r,
-            read_detection_set(detections, f"{at}/untargeted"),
-            adv_at,
-        )
+        right_sel = select_clean(chain.attributes(at, "untargeted", eps_key), phi, adv, top_k)
+        left = adv_side("adversarial", STANDARD, "untargeted", left_sel, adv)
+        right = adv_side("adversarial_at", at, "untargeted", right_sel, adv_at)
         return eligible, left, right
     clean, adv = chain.pred(STANDARD), chain.pred(STANDARD, name, eps_key)
     eligible = fooled(true, clean, adv)
     sel_l, imp_l = select_clean(chain.attributes(STANDARD), phi, adv, top_k)
-    sel_r, imp_r = select_adversarial(chain.attributes(STANDARD, name, eps_key), phi, true, top_k)
+    right_sel = select_adversarial(chain.attributes(STANDARD, name, eps_key), phi, true, top_k)
     left = Side("clean", clean_image, sel_l, imp_l, read_detection_set(detections, "clean"), true)
-    right = Side(
-        "adversarial",
-        adv_image(STANDARD, name),
-        sel_r,
-        imp_r,
-        read_detection_set(detections, f"{STANDARD}/{name}"),
-        adv,
-    )
+    right = adv_side("adversarial", STANDARD, name, right_sel, adv)
     return eligible, left, right
 
 

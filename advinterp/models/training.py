@@ -54,6 +54,28 @@ def make_optimizer(
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
+def cosine_lr(
+    optimizer: torch.optim.Optimizer,
+    base_lrs: list[float],
+    step: int,
+    total_steps: int,
+    warmup_steps: int = 0,
+) -> None:
+    """Set each param group's learning rate for ``step`` (0-based) of ``total_steps``.
+
+    ``lr = base * (step + 1) / W`` for the first ``W = warmup_steps`` steps, then the
+    cosine decay ``lr = base * 0.5 * (1 + cos(pi * (step - W) / max(1, total_steps - W)))``.
+    """
+    if step < warmup_steps:
+        factor = (step + 1) / warmup_steps
+    else:
+        # pi * step first, then the division: the order the old loops rounded in
+        angle = math.pi * (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        factor = 0.5 * (1 + math.cos(angle))
+    for g, base in zip(optimizer.param_groups, base_lrs, strict=True):
+        g["lr"] = base * factor
+
+
 @torch.no_grad()
 def accuracy(model: ImageClassifier, batches: Batches, device: torch.device) -> float:
     """Top-1 accuracy of ``model`` over (images, labels) batches, in eval mode."""
@@ -109,8 +131,7 @@ def fit(
             unit="batch",
         )
         for xb, yb in batches:
-            for g, base in zip(optimizer.param_groups, base_lrs, strict=True):
-                g["lr"] = 0.5 * base * (1 + math.cos(math.pi * step / total_steps))
+            cosine_lr(optimizer, base_lrs, step, total_steps)
             x = torch.as_tensor(xb, device=device)
             y = torch.as_tensor(yb, device=device)
             if augment:

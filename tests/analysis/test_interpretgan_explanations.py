@@ -16,11 +16,13 @@ from advinterp.analysis.interpretgan_explanations import (
     write_explanations,
 )
 from advinterp.config.igan import IganExplainConfig
-from advinterp.data.dataset import TEST, TRAIN, AttributeIndex
+from advinterp.data.artifact import DatasetArtifact
+from advinterp.data.dataset import TEST, TRAIN
 from advinterp.errors import DatasetError
 from advinterp.explainers.captum_baselines import BASELINES
 from advinterp.explainers.interpretgan import InterpretGAN
 from advinterp.models.pooling_cnn import build_pooling_cnn, latent_fn
+from tests.data.indexes import toy_index
 
 CPU = torch.device("cpu")
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")
@@ -111,21 +113,11 @@ def test_explain_examples_and_store_round_trip(tmp_path):
     images = np.random.default_rng(0).uniform(0, 1, (8, 3, 16, 16)).astype(np.float32)
     with torch.no_grad():
         labels = model(torch.as_tensor(images)).argmax(1).numpy()  # every image correct
-    split = np.array([TRAIN] * 4 + [TEST] * 4, dtype=np.int8)
-    index = AttributeIndex(
-        name="toy",
-        labels=labels,
-        split=split,
-        class_names=["a", "b", "c"],
-        attribute_names=["z"],
-        class_attributes=np.zeros((3, 1), np.float32),
-    )
+    index = toy_index(labels, [TRAIN] * 4 + [TEST] * 4, ["a", "b", "c"], attribute="z")
     found = explain_examples(
         {"natural": (model, gans), "robust": (model, gans)},
-        images,
-        index,
+        DatasetArtifact(index, images, 4),
         CFG,
-        chunk_size=4,
         seed=0,
         device=CPU,
     )

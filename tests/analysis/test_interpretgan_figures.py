@@ -6,11 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from advinterp.analysis.interpretgan_figures import (
-    explanation_rows,
-    model_explanations_figure,
-    table1_figure,
-)
+from advinterp.analysis.interpretgan_figures import explanation_rows, model_explanations_figure
+from advinterp.analysis.vulnerability_figures import table1_figure
 
 METHODS = ["saliency", "occlusion"]
 

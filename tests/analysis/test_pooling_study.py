@@ -19,6 +19,7 @@ from advinterp.config.igan import IganTrainConfig, PoolingStudyConfig
 from advinterp.data.dataset import TEST, TRAIN, VAL, AttributeIndex
 from advinterp.errors import CheckpointError
 from advinterp.models.pooling_cnn import architecture_of, build_pooling_cnn, train_classifier
+from tests.data.indexes import toy_index
 
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 CPU = torch.device("cpu")
@@ -70,15 +71,8 @@ def test_compare_pooling_against_robust_accuracies():
 
 
 def _index(n: int) -> AttributeIndex:
-    split = np.array([TRAIN] * 12 + [VAL] * 3 + [TEST] * (n - 15), dtype=np.int8)
-    return AttributeIndex(
-        name="toy",
-        labels=np.arange(n) % 3,
-        split=split,
-        class_names=["a", "b", "c"],
-        attribute_names=["z"],
-        class_attributes=np.zeros((3, 1), np.float32),
-    )
+    split = [TRAIN] * 12 + [VAL] * 3 + [TEST] * (n - 15)
+    return toy_index(np.arange(n) % 3, split, ["a", "b", "c"], attribute="z")
 
 
 def test_twin_has_the_other_pooling_and_the_recipe():

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+import zarr
 from torch import nn
 
+from advinterp.data.dataset import TEST, TRAIN, AttributeIndex
 from advinterp.models.classifier import ImageClassifier
+from tests.data.indexes import toy_index
 
 SIZE = 16
 
@@ -34,3 +38,16 @@ def reddish(n: int, seed: int = 0) -> torch.Tensor:
     base = torch.tensor([[0.6, 0.3, 0.2], [0.3, 0.6, 0.2]])[torch.arange(n) % 2]
     x = base[:, :, None, None] + 0.05 * torch.randn(n, 3, SIZE, SIZE, generator=g)
     return x.clamp(0, 1)
+
+
+def colour_world(n: int) -> tuple[zarr.Array, AttributeIndex]:
+    """``n`` images (n, 3, 16, 16) in [0, 1] of class i % 3 = their dominant colour
+    (red, green, blue), under noise from ``default_rng(0)``; first half train, second test.
+    """
+    g = np.random.default_rng(0)
+    labels = np.arange(n) % 3
+    split = [TRAIN] * (n // 2) + [TEST] * (n - n // 2)
+    x = 0.3 + 0.05 * g.standard_normal((n, 3, SIZE, SIZE)).astype(np.float32)
+    x[np.arange(n), labels] += 0.3
+    images = zarr.array(np.clip(x, 0, 1), chunks=(8, 3, SIZE, SIZE))
+    return images, toy_index(labels, split, ["red", "green", "blue"], name="colours")

@@ -10,6 +10,7 @@ import numpy as np
 from advinterp.data.dataset import AttributeIndex
 from advinterp.store import create_group, write_array
 from tests.attacks.toy import CLASSES, toy_images
+from tests.data.indexes import toy_index
 
 # Rows 0-23 train, 24-31 val, 32-47 test (every class in every split).
 SPLIT = np.repeat(np.array([0, 1, 2], np.int8), [24, 8, 16])
@@ -24,12 +25,5 @@ def toy_dataset(
     images = write_array(
         group, "images", x, dims=("sample", "channel", "y", "x"), chunk_size=chunk_size
     )
-    index = AttributeIndex(
-        name="toy",
-        labels=y,
-        split=np.asarray(split, np.int8),
-        class_names=[f"c{k}" for k in range(CLASSES)],
-        attribute_names=["a"],
-        class_attributes=np.zeros((CLASSES, 1), np.float32),
-    )
+    index = toy_index(y, split, [f"c{k}" for k in range(CLASSES)])
     return images, index

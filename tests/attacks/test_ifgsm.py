@@ -91,6 +91,27 @@ def test_eq1_single_step_is_signed_gradient_then_clip():
     torch.testing.assert_close(got, project_linf(x + 0.03 * g.sign(), x, 0.01))
 
 
+def test_momentum_steps_along_the_velocity_sign():
+    """decay=0 is Eq. 1 exactly; with momentum the second step follows g1/|g1|_1 * μ + g2/|g2|_1."""
+    model = _untrained(1).eval()
+    x = torch.rand(3, 3, 16, 16)
+    y = torch.tensor([0, 1, 2])
+    kw = dict(eps=0.05, step_size=0.01, steps=3, targeted=False)
+    assert torch.equal(linf_iterate(model, x, y, **kw), linf_iterate(model, x, y, decay=0.0, **kw))
+
+    def grad(z):
+        z = z.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(nn.functional.cross_entropy(model(z), y, reduction="sum"), z)
+        return g / g.abs().flatten(1).sum(1).view(-1, 1, 1, 1)
+
+    v = grad(x)
+    x1 = project_linf(x + 0.01 * v.sign(), x, 0.05)
+    v = 0.5 * v + grad(x1)
+    expected = project_linf(x1 + 0.01 * v.sign(), x, 0.05)
+    got = linf_iterate(model, x, y, eps=0.05, step_size=0.01, steps=2, targeted=False, decay=0.5)
+    torch.testing.assert_close(got, expected)
+
+
 def test_batch_composition_does_not_change_ifgsm():
     model = _untrained(2)
     x = torch.rand(5, 3, 16, 16)

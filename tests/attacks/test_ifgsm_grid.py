@@ -31,6 +31,12 @@ EPS = (0.0, 0.02, 0.1)
 ALPHAS = step_sizes(EPS, 3, None)
 
 
+def _half_test_dataset(images_per_class: int):
+    """The 16 px synthetic set (4 classes, 2 families), half of it the test split."""
+    cfg = SyntheticConfig(num_classes=4, images_per_class=images_per_class, families=2, clutter=1)
+    return generate(cfg, 16, seed=0, val_fraction=0.0, test_fraction=0.5)
+
+
 def test_random_targets_never_the_label_seeded_and_by_formula():
     labels = np.arange(200) % 5
     t = random_targets(labels, 5, seed=1)
@@ -50,13 +56,7 @@ def test_step_sizes_default_and_fixed():
 
 
 def test_plan_selects_a_stratified_test_subset_with_targets():
-    ds = generate(
-        SyntheticConfig(num_classes=4, images_per_class=10, families=2, clutter=1),
-        16,
-        seed=0,
-        val_fraction=0.0,
-        test_fraction=0.5,
-    )
+    ds = _half_test_dataset(10)
     settings = {"eps": (0.01, 0.04), "steps": 10, "step_size": None, "batch_size": 3}
     plan = AttackPlan.select(ds.index, **settings, max_images=8, seed=5)
     np.testing.assert_array_equal(plan.rows, split_rows(ds.index, TEST, 8, 5))
@@ -113,13 +113,7 @@ def test_attack_grid_refuses_images_outside_the_budget(monkeypatch):
 
 
 def test_shard_setup_attacks_the_given_rows_and_arrays_hold_them(tmp_path):
-    ds = generate(
-        SyntheticConfig(num_classes=4, images_per_class=3, families=2, clutter=1),
-        16,
-        seed=0,
-        val_fraction=0.0,
-        test_fraction=0.5,
-    )
+    ds = _half_test_dataset(3)
     write_dataset(tmp_path / "dataset.zarr", ds.index, ds, 4, {})
     save_classifier(tmp_path / "model.pt", standard_toy_model())
     rows = np.array([1, 4, 5, 9, 10])

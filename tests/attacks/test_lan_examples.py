@@ -19,7 +19,6 @@ from advinterp.data.batches import SplitBatches
 from advinterp.data.dataset import TEST
 from advinterp.models.classifier import build_classifier
 from advinterp.models.predict import predict
-from advinterp.models.training import make_optimizer
 from advinterp.store import open_store, sample_chunk_size
 from tests.attacks.lan_toy import toy_dataset
 from tests.attacks.toy import standard_toy_model
@@ -50,14 +49,7 @@ def test_transfer_source_is_the_former_inline_fit(tmp_path):
     t = CFG.transfer
     data = SplitBatches(images, index.labels, index.split, t.batch_size, sample_chunk_size(images))
     ref = build_classifier(t.arch, 4, f1.mean.flatten().tolist(), f1.std.flatten().tolist())
-    ref_history = former_fit_split(
-        ref,
-        data,
-        np.random.default_rng(11),
-        torch.Generator().manual_seed(11),
-        epochs=t.epochs,
-        optimizer=make_optimizer(ref, **t.optimizer.model_dump()),
-    )
+    ref_history = former_fit_split(ref, data, t, seed=11)
     assert history == ref_history
     for (k, a), b in zip(ours.state_dict().items(), ref.state_dict().values(), strict=True):
         assert torch.equal(a, b), k

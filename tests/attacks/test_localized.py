@@ -14,17 +14,14 @@ from advinterp.attacks.localized import (
     localized_bim,
     segment_regions,
 )
-from advinterp.config.dataset import SyntheticConfig
-from advinterp.data.synthetic import generate
-from tests.explainers.models import warmed_tiny_resnet
+from tests.explainers.models import synthetic_images, warmed_tiny_resnet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def images() -> torch.Tensor:
-    ds = generate(SyntheticConfig(num_classes=4, images_per_class=3, families=2), 32, seed=0)
-    return torch.from_numpy(ds.load(range(4)))
+    return torch.from_numpy(synthetic_images(range(4)))
 
 
 def _regions(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

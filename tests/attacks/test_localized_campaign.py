@@ -15,12 +15,11 @@ from advinterp.attacks.localized_campaign import (
     predict_rows,
     write_attacks,
 )
-from advinterp.config.dataset import SyntheticConfig
 from advinterp.config.localized import LocalizedAttackConfig
-from advinterp.data.synthetic import generate
 from advinterp.errors import ParamError
 from advinterp.store import write_array
-from tests.explainers.models import warmed_tiny_resnet
+from tests.conftest import TINY_PARAMS
+from tests.explainers.models import synthetic_images, warmed_tiny_resnet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 CPU = torch.device("cpu")
@@ -29,10 +28,9 @@ CPU = torch.device("cpu")
 @pytest.fixture(scope="module")
 def dataset() -> zarr.Array:
     """12 synthetic 32 px images in a sharded in-memory array (shards of 5 rows)."""
-    ds = generate(SyntheticConfig(num_classes=4, images_per_class=3, families=2), 32, seed=0)
     group = zarr.open_group(zarr.storage.MemoryStore(), mode="w", zarr_format=3)
     dims = ("sample", "channel", "y", "x")
-    return write_array(group, "images", ds.load(range(12)), dims=dims, chunk_size=5)
+    return write_array(group, "images", synthetic_images(range(12)), dims=dims, chunk_size=5)
 
 
 def test_choose_images_correct_first_never_the_target_sorted():
@@ -61,16 +59,7 @@ def test_predict_rows_equals_one_forward_of_the_chosen_rows(dataset):
 
 
 def _cfg(**kw) -> LocalizedAttackConfig:
-    base = {
-        "num_images": 3,
-        "max_regions": 2,
-        "segmentation": {"scale": 100.0, "sigma": 1.0, "min_size": 10},
-        "eps": 1.0,
-        "step_size": 0.1,
-        "max_steps": 20,
-        "patience": 5,
-        "batch_size": 4,
-    }
+    base = {**TINY_PARAMS["localized_attack"], "batch_size": 4}  # the tiny params, batches of 4
     return LocalizedAttackConfig.model_validate({**base, **kw})
 
 

@@ -102,6 +102,19 @@ def test_subset_index_keeps_boxes_with_their_images():
     assert empty.offsets.tolist() == [0, 0] and empty.xyxy.shape == (0, 4)
 
 
+def test_read_builds_the_same_index_as_the_constructor():
+    index = _index()
+    classes = (index.class_names, index.attribute_names, index.class_attributes)
+    parts = (index.part_names, index.boxes)
+    ids = np.array([1, 2, 3, 4])
+    read = AttributeIndex.read(
+        "tiny", ids, index.labels, index.split, classes, index.image_attributes, parts
+    )
+    assert read == dataclasses.replace(index, sample_ids=["1", "2", "3", "4"])
+    bare = AttributeIndex.read("tiny", ["p", "q", "r", "s"], index.labels, index.split, classes)
+    assert bare == dataclasses.replace(index, image_attributes=None, part_names=[], boxes=None)
+
+
 def test_a_consistent_index_validates():
     _index().validate("tiny")
 

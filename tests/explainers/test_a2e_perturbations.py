@@ -6,16 +6,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
-import zarr
 
 from advinterp.attacks.attack_to_explain import patch_box, visualise_perturbation
 from advinterp.config.a2e import A2EExplainConfig
-from advinterp.data.dataset import TEST, TRAIN, AttributeIndex
+from advinterp.data.dataset import TEST
 from advinterp.errors import ParamError
-from advinterp.explainers.a2e_figures import perturbation_figure, region_figure
+from advinterp.explainers.a2e_perturbation_figures import perturbation_figure, region_figure
 from advinterp.explainers.a2e_perturbations import MODEL_KEYS, RUN_ARRAYS, explain_classes
 from advinterp.models.predict import predict
-from tests.attacks.colour_model import SIZE, colour_model
+from tests.attacks.colour_model import SIZE, colour_model, colour_world
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 CPU = torch.device("cpu")
@@ -24,20 +23,7 @@ CPU = torch.device("cpu")
 @pytest.fixture(scope="module")
 def world():
     """30 images, class = dominant colour (red, green, blue); train then test halves."""
-    g = np.random.default_rng(0)
-    labels = np.arange(30) % 3
-    split = np.array([TRAIN] * 15 + [TEST] * 15, dtype=np.int8)
-    x = 0.3 + 0.05 * g.standard_normal((30, 3, SIZE, SIZE)).astype(np.float32)
-    x[np.arange(30), labels] += 0.3
-    images = zarr.array(np.clip(x, 0, 1), chunks=(8, 3, SIZE, SIZE))
-    index = AttributeIndex(
-        name="colours",
-        labels=labels,
-        split=split,
-        class_names=["red", "green", "blue"],
-        attribute_names=["a"],
-        class_attributes=np.zeros((3, 1), np.float32),
-    )
+    images, index = colour_world(30)
     models = {"standard": colour_model(10.0), "second": colour_model(4.0)}
     return models, images, index
 

@@ -8,12 +8,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
-import zarr
 
 from advinterp.config.a2e import A2ERobustConfig
 from advinterp.data.dataset import TEST, TRAIN, AttributeIndex, PartBoxes
 from advinterp.errors import CheckpointError, ParamError
-from advinterp.explainers.a2e_figures import generation_figure, inpainting_figure, sketch_figure
+from advinterp.explainers.a2e_robust_figures import (
+    generation_figure,
+    inpainting_figure,
+    sketch_figure,
+)
 from advinterp.explainers.a2e_robust_tasks import (
     corrupt_position,
     judge_scores,
@@ -23,35 +26,23 @@ from advinterp.explainers.a2e_robust_tasks import (
 )
 from advinterp.models.checkpoint import save_classifier
 from advinterp.models.classifier import build_classifier
-from tests.attacks.colour_model import SIZE, colour_model
+from tests.attacks.colour_model import SIZE, colour_model, colour_world
+from tests.data.indexes import toy_index
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 CPU = torch.device("cpu")
 
 
 def _index(labels, split, boxes=None) -> AttributeIndex:
-    return AttributeIndex(
-        name="colours",
-        labels=labels,
-        split=split,
-        class_names=["red", "green", "blue"],
-        attribute_names=["a"],
-        class_attributes=np.zeros((3, 1), np.float32),
-        boxes=boxes,
-    )
+    return toy_index(labels, split, ["red", "green", "blue"], name="colours", boxes=boxes)
 
 
 @pytest.fixture(scope="module")
 def world():
-    g = np.random.default_rng(0)
-    labels = np.arange(24) % 3
-    split = np.array([TRAIN] * 12 + [TEST] * 12, dtype=np.int8)
-    x = 0.3 + 0.05 * g.standard_normal((24, 3, SIZE, SIZE)).astype(np.float32)
-    x[np.arange(24), labels] += 0.3
-    images = zarr.array(np.clip(x, 0, 1), chunks=(8, 3, SIZE, SIZE))
+    images, index = colour_world(24)
     robust = colour_model(10.0)
     judges = {"standard": colour_model(6.0), "second": colour_model(3.0), "robust": robust}
-    return robust, judges, images, _index(labels, split)
+    return robust, judges, images, index
 
 
 def config(**kw) -> A2ERobustConfig:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from advinterp.config.igan import IganGanParams, IganTrainConfig
+from advinterp.data.artifact import DatasetArtifact
 from advinterp.data.dataset import TEST, TRAIN, VAL, AttributeIndex
 from advinterp.errors import CheckpointError
 from advinterp.explainers.interpretgan import explain
@@ -26,6 +27,7 @@ from advinterp.explainers.interpretgan_training import (
     train_igan_models,
 )
 from advinterp.models.pooling_cnn import build_pooling_cnn, latent_fn, train_classifier
+from tests.data.indexes import toy_index
 
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
@@ -108,14 +110,7 @@ def test_classifier_is_left_as_it_was():
 def _index(n: int) -> AttributeIndex:
     split = np.full(n, TRAIN, dtype=np.int8)
     split[16:20], split[20:] = VAL, TEST
-    return AttributeIndex(
-        name="toy",
-        labels=np.arange(n) % CLASSES,
-        split=split,
-        class_names=[f"c{i}" for i in range(CLASSES)],
-        attribute_names=["a"],
-        class_attributes=np.zeros((CLASSES, 1), np.float32),
-    )
+    return toy_index(np.arange(n) % CLASSES, split, [f"c{i}" for i in range(CLASSES)])
 
 
 def _cfg() -> IganTrainConfig:
@@ -150,7 +145,7 @@ def trained():
         return (
             images,
             index,
-            train_igan_models(images, index, _cfg(), chunk_size=8, seed=5, device=CPU),
+            train_igan_models(DatasetArtifact(index, images, 8), _cfg(), seed=5, device=CPU),
         )
 
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from advinterp.errors import CheckpointError
 from advinterp.explainers.lan import (
     LAN_ARCHS,
     attention_masks,
@@ -22,6 +21,7 @@ from advinterp.explainers.lan import (
 )
 from advinterp.models.classifier import build_classifier
 from tests.attacks.toy import held_out, standard_toy_model, toy_images
+from tests.models.loader_checks import check_loader
 
 CPU = torch.device("cpu")
 SHAPE = (3, 16, 16)
@@ -156,12 +156,12 @@ def test_checkpoint_roundtrip_and_agreement():
 def test_load_lan_roundtrip_and_refusals(tmp_path):
     torch.manual_seed(0)
     lan = build_lan("fc", SHAPE, HIDDEN["fc"])
-    torch.save(lan_state(lan, note="x"), tmp_path / "lan.pt")
-    back = load_lan(tmp_path / "lan.pt", CPU)
-    x = torch.rand(2, *SHAPE)
-    assert not back.training and torch.equal(lan(x), back(x))
-    torch.save({"format": "advinterp-classifier/1"}, tmp_path / "f1.pt")
-    with pytest.raises(CheckpointError, match="f1.pt: not a LAN checkpoint"):
-        load_lan(tmp_path / "f1.pt", CPU)
-    with pytest.raises(CheckpointError, match="not found"):
-        load_lan(tmp_path / "missing.pt", CPU)
+    check_loader(
+        load_lan,
+        lan,
+        lan_state(lan, note="x"),
+        SHAPE,
+        tmp_path,
+        foreign_format="advinterp-classifier/1",
+        kind="LAN",
+    )

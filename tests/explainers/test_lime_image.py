@@ -7,8 +7,6 @@ import pytest
 from lime.lime_image import LimeImageExplainer
 from torch import nn
 
-from advinterp.config.dataset import SyntheticConfig
-from advinterp.data.synthetic import generate
 from advinterp.explainers.lime_image import (
     FastLimeImage,
     felzenszwalb_segmenter,
@@ -16,15 +14,14 @@ from advinterp.explainers.lime_image import (
     lime_classifier_fn,
     quickshift_segmenter,
 )
-from tests.explainers.models import warmed_tiny_resnet
+from tests.explainers.models import synthetic_images, warmed_tiny_resnet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def image() -> np.ndarray:
-    ds = generate(SyntheticConfig(num_classes=4, images_per_class=3, families=2), 32, seed=0)
-    return np.ascontiguousarray(ds.load([0])[0].transpose(1, 2, 0))  # (H, W, 3) float32
+    return np.ascontiguousarray(synthetic_images([0])[0].transpose(1, 2, 0))  # (H, W, 3) float32
 
 
 def _classifier_fn(model: nn.Module):

@@ -7,8 +7,6 @@ import pytest
 import torch
 from lime.lime_image import LimeImageExplainer
 
-from advinterp.config.dataset import SyntheticConfig
-from advinterp.data.synthetic import generate
 from advinterp.explainers.lime_image import (
     LimeSettings,
     lime_classifier_fn,
@@ -17,6 +15,7 @@ from advinterp.explainers.lime_image import (
 )
 from advinterp.explainers.suite import explain_images
 from advinterp.models.classifier import build_classifier
+from tests.explainers.models import synthetic_images
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -24,9 +23,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_explain_images_shapes_classes_and_lime_reproducible_by_the_package():
     torch.manual_seed(0)
     model = build_classifier("tiny_resnet", 4, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)).eval()
-    images = generate(SyntheticConfig(num_classes=4, images_per_class=3, families=2), 24, 0).load(
-        [0, 3]
-    )
+    images = synthetic_images([0, 3], size=24)
     seg = quickshift_segmenter(2, 6, 0.5)
     out = explain_images(
         model,
@@ -67,9 +64,7 @@ def test_a_set_explained_in_pieces_equals_one_call():
     """Seeds follow the position in the set (``start``), not in the call: shards agree."""
     torch.manual_seed(0)
     model = build_classifier("tiny_resnet", 4, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)).eval()
-    images = generate(SyntheticConfig(num_classes=4, images_per_class=3, families=2), 24, 0).load(
-        [0, 3, 5]
-    )
+    images = synthetic_images([0, 3, 5], size=24)
     kw = {
         "lime": LimeSettings(quickshift_segmenter(2, 6, 0.5), num_samples=20, batch_size=20),
         "batch_size": 1,  # the gradient explainers then see the same batches too

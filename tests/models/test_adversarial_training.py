@@ -19,7 +19,7 @@ from advinterp.models.adversarial_training import (
     train_robust_models,
 )
 from advinterp.models.classifier import build_classifier
-from advinterp.models.training import accuracy, make_optimizer
+from advinterp.models.training import SHUFFLE_BUFFER, accuracy, fit, make_optimizer
 from tests.attacks.toy import (
     CLASSES,
     clean_accuracy,
@@ -28,7 +28,6 @@ from tests.attacks.toy import (
     toy_images,
     train_toy,
 )
-from tests.models.toy_fit import former_fit_split
 
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
@@ -172,15 +171,19 @@ def test_train_robust_models_seeds_each_model_as_documented():
     )
     # Model k = 1 by hand: shuffles from default_rng([seed, k]), one generator seeded
     # seed + 1000 (k + 1) for augmentation and PGD.
+    rng = np.random.default_rng([7, 1])
     generator = torch.Generator().manual_seed(7 + 2000)
     model = copy.deepcopy(standard)
-    former_fit_split(
+    fit(
         model,
-        data,
-        np.random.default_rng([7, 1]),
-        generator,
+        lambda epoch: data.shuffled(rng, SHUFFLE_BUFFER),
+        lambda: data.ordered(data.monitor),
         epochs=1,
+        steps_per_epoch=data.steps_per_epoch,
         optimizer=make_optimizer(model, **optimizer),
+        device=cpu,
+        generator=generator,
+        augment=True,
         loss_fn=adversarial_loss(eps=0.05, alpha=0.5, steps=1, generator=generator),
     )
     trained = result.models["at_0.05"].state_dict()

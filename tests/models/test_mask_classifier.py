@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from advinterp.errors import CheckpointError
 from advinterp.models.mask_classifier import (
     MaskClassifier,
     load_mask_classifier,
@@ -15,6 +14,7 @@ from advinterp.models.mask_classifier import (
     predict_proba,
 )
 from advinterp.models.training import accuracy, make_optimizer
+from tests.models.loader_checks import check_loader
 from tests.models.toy_fit import fit_in_memory, numpy_order
 
 CPU = torch.device("cpu")
@@ -75,12 +75,12 @@ def test_checkpoint_roundtrip_and_probabilities():
 def test_load_mask_classifier_roundtrip_and_refusals(tmp_path):
     torch.manual_seed(0)
     model = MaskClassifier(3).eval()
-    torch.save(mask_classifier_state(model), tmp_path / "f2.pt")
-    back = load_mask_classifier(tmp_path / "f2.pt", CPU)
-    x = torch.rand(2, 3, 16, 16)
-    assert not back.training and torch.equal(model(x), back(x))
-    torch.save({"format": "advinterp-lan/1"}, tmp_path / "lan.pt")
-    with pytest.raises(CheckpointError, match="lan.pt: not a mask-classifier checkpoint"):
-        load_mask_classifier(tmp_path / "lan.pt", CPU)
-    with pytest.raises(CheckpointError, match="not found"):
-        load_mask_classifier(tmp_path / "missing.pt", CPU)
+    check_loader(
+        load_mask_classifier,
+        model,
+        mask_classifier_state(model),
+        (3, 16, 16),
+        tmp_path,
+        foreign_format="advinterp-lan/1",
+        kind="mask-classifier",
+    )

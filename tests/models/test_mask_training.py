@@ -8,11 +8,12 @@ import torch
 
 from advinterp.config.lan import MaskClassifierConfig
 from advinterp.data.batches import SplitBatches
-from advinterp.data.dataset import TEST, VAL, AttributeIndex
+from advinterp.data.dataset import TEST, VAL
 from advinterp.models.mask_classifier import MaskClassifier
 from advinterp.models.mask_training import train_mask_classifier
-from advinterp.models.training import accuracy, make_optimizer
+from advinterp.models.training import accuracy
 from advinterp.store import create_group, write_array
+from tests.data.indexes import toy_index
 from tests.models.test_mask_classifier import blob_masks
 from tests.models.toy_fit import former_fit_split
 
@@ -30,14 +31,7 @@ def mask_store(tmp_path, split):
         dims=("sample", "channel", "y", "x"),
         chunk_size=8,
     )
-    index = AttributeIndex(
-        name="blobs",
-        labels=y,
-        split=np.asarray(split, np.int8),
-        class_names=list("abcd"),
-        attribute_names=["a"],
-        class_attributes=np.zeros((4, 1), np.float32),
-    )
+    index = toy_index(y, split, list("abcd"), name="blobs")
     return masks, index
 
 
@@ -50,15 +44,7 @@ def test_equals_the_former_inline_training(tmp_path):
     torch.manual_seed(5)
     data = SplitBatches(masks, index.labels, index.split, CFG.batch_size, 8)
     ref = MaskClassifier(4, 3, CFG.dropout)
-    history = former_fit_split(
-        ref,
-        data,
-        np.random.default_rng(9),
-        torch.Generator().manual_seed(9),
-        epochs=CFG.epochs,
-        optimizer=make_optimizer(ref, **CFG.optimizer.model_dump()),
-        augment=False,
-    )
+    history = former_fit_split(ref, data, CFG, seed=9, augment=False)
     assert ours.history == history
     for a, b in zip(ours.model.state_dict().values(), ref.state_dict().values(), strict=True):
         assert torch.equal(a, b)

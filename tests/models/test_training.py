@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pytest
 import torch
 
 from advinterp.data.batches import iter_batches, iter_shuffled_batches
 from advinterp.models.classifier import build_classifier
-from advinterp.models.training import accuracy, augment_batch, fit, make_optimizer
+from advinterp.models.training import accuracy, augment_batch, cosine_lr, fit, make_optimizer
 
 
 def _toy(n=64, size=16):
@@ -97,3 +100,21 @@ def test_fit_on_split_is_fit_split_on_the_schedule():
     assert history == want_history and data.batch_size == 8
     for a, b in zip(got.parameters(), want.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_cosine_lr_warms_up_then_decays_per_group():
+    params = [torch.nn.Parameter(torch.zeros(1)) for _ in range(2)]
+    opt = torch.optim.SGD([{"params": [params[0]]}, {"params": [params[1]], "lr": 0.4}], lr=0.2)
+    base = [0.2, 0.4]
+
+    def lrs(step, warmup=0):
+        cosine_lr(opt, base, step, 10, warmup)
+        return [g["lr"] for g in opt.param_groups]
+
+    assert lrs(0) == [0.2, 0.4]  # cos(0) = 1
+    assert lrs(5) == pytest.approx([0.1, 0.2])  # half way: cos(pi / 2) = 0
+    assert lrs(1, warmup=2) == [0.2, 0.4]  # (1 + 1) / 2
+    assert lrs(0, warmup=2) == [0.1, 0.2]
+    assert lrs(6, warmup=2) == pytest.approx([0.1, 0.2])  # (6 - 2) / (10 - 2) = 1 / 2
+    # the classifier's old expression, to the bit
+    assert lrs(3)[0] == 0.5 * 0.2 * (1 + math.cos(math.pi * 3 / 10))

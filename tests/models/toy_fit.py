@@ -12,7 +12,7 @@ import torch
 
 from advinterp.data.batches import SplitBatches
 from advinterp.models.adversarial_training import LossFn
-from advinterp.models.training import SHUFFLE_BUFFER, fit
+from advinterp.models.training import SHUFFLE_BUFFER, TrainingSchedule, fit, make_optimizer
 
 CPU = torch.device("cpu")
 Order = Callable[[int], Sequence[int] | np.ndarray | torch.Tensor]
@@ -72,26 +72,24 @@ def fit_in_memory(
 def former_fit_split(
     model: torch.nn.Module,
     data: SplitBatches,
-    rng: np.random.Generator,
-    generator: torch.Generator,
+    schedule: TrainingSchedule,
     *,
-    epochs: int,
-    optimizer: torch.optim.Optimizer,
+    seed: int,
     augment: bool = True,
-    loss_fn: LossFn | None = None,
 ) -> list[dict[str, float]]:
     """The stages' former inline training, kept as the reference the library must equal:
-    train shuffled from ``rng`` through a ``SHUFFLE_BUFFER`` buffer, monitor in order.
+    numpy shuffles (through a ``SHUFFLE_BUFFER`` buffer) and torch augmentation both
+    seeded by ``seed``; ``schedule``'s epochs and optimizer; monitored in order.
     """
+    rng = np.random.default_rng(seed)
     return fit(
         model,
         lambda epoch: data.shuffled(rng, SHUFFLE_BUFFER),
         lambda: data.ordered(data.monitor),
-        epochs=epochs,
+        epochs=schedule.epochs,
         steps_per_epoch=data.steps_per_epoch,
-        optimizer=optimizer,
+        optimizer=make_optimizer(model, **schedule.optimizer.model_dump()),
         device=CPU,
-        generator=generator,
+        generator=torch.Generator().manual_seed(seed),
         augment=augment,
-        loss_fn=loss_fn,
     )
