@@ -2,7 +2,7 @@
 
 Writes ``bench/results/bench.json`` and ``bench/results/bench.md`` (a Markdown
 table: stage, peer, ratio, target, pass/fail), committed so docs/benchmarks.md is
-generated from them (``python -m stages docs``). Ratios, not absolute times: both
+generated from them (``python -m flows.generate docs``). Ratios, not absolute times: both
 sides of every row are measured in the same run on the same machine. Running a
 subset replaces that subset's rows and keeps the others, each benchmark stamped with
 when and on what it was measured, so a table can be completed one quiet slot at a time.

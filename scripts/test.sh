@@ -7,6 +7,6 @@ export PATH="$PWD/.venv/bin:$PATH"
 ruff check .
 ruff format --check advinterp stages flows bench tests
 mypy                                   # the library (files and settings in pyproject.toml)
-python -m stages dvc-yaml --check      # dvc.yaml is what the stage declarations generate
-python -m stages docs --check          # README/docs numbers are what the metrics say
+python -m flows.generate dvc-yaml --check      # dvc.yaml is what the stage declarations generate
+python -m flows.generate docs --check          # README/docs numbers are what the metrics say
 python -m pytest "$@"

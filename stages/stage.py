@@ -25,9 +25,9 @@ A stage module is a declaration, a ``main`` and one line that runs it::
         run(STAGE, main)
 
 Everything else derives from the declaration: the command line (one ``--flag`` per
-input and output, defaulting to the declared path), ``dvc.yaml`` (``python -m stages
-dvc-yaml``: cmd, deps, params, outs, metrics, plots), the report's sections and the
-tests' stage world. A stage reads only the params sections it declares: ``io.config``
+input and output, defaulting to the declared path), ``dvc.yaml`` (``python -m
+flows.generate dvc-yaml``: cmd, deps, params, outs, metrics, plots), the report's
+sections and the tests' stage world. A stage reads only the params sections it declares: ``io.config``
 refuses any other, so dvc.yaml's ``params`` cannot miss one.
 """
 

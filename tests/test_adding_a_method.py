@@ -61,7 +61,7 @@ def test_a_sixth_method_in_five_files_runs_through_dvc_and_the_flow(pipeline_rep
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("a" if mode == "file+" else "w") as f:
             f.write(text)
-    run([sys.executable, "-m", "stages", "dvc-yaml"], pipeline_repo)
+    run([sys.executable, "-m", "flows.generate", "dvc-yaml"], pipeline_repo)
 
     changed = run(["git", "status", "--porcelain"], pipeline_repo).stdout.splitlines()
     assert sorted(line[3:] for line in changed) == [

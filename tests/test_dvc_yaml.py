@@ -1,7 +1,7 @@
 """dvc.yaml is generated from the stage declarations, and the generator is right.
 
-* The committed dvc.yaml is exactly what ``python -m stages dvc-yaml`` writes (drift).
-* :mod:`stages.stage` and :mod:`stages.__main__` on small declarations built here: the
+* The committed dvc.yaml is exactly what ``python -m flows.generate dvc-yaml`` writes (drift).
+* :mod:`stages.stage` and :mod:`flows.generate` on small declarations built here: the
   command line, ``StageIO``, ``run``, the DAG order and its errors, each dvc.yaml entry.
 * The import probe behind each stage's code deps: no stage module imports another.
 """
@@ -19,7 +19,7 @@ import pytest
 import torch
 import yaml
 
-import stages.__main__ as gen
+import flows.generate as gen
 from advinterp.config.classifier import FeaturesConfig, TrainConfig
 from advinterp.config.core import SHARED, Method, ScaleConfig
 from advinterp.errors import ParamError
@@ -56,7 +56,7 @@ def names(ordered: list[Stage]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def generated() -> str:
-    """dvc.yaml as ``python -m stages dvc-yaml`` writes it (the import probe: seconds)."""
+    """dvc.yaml as ``python -m flows.generate dvc-yaml`` writes it (the import probe: seconds)."""
     return gen.generate()
 
 
@@ -67,7 +67,7 @@ def test_committed_dvc_yaml_is_the_generated_one(generated):
             committed.splitlines(), generated.splitlines(), "dvc.yaml", "generated", lineterm=""
         )
     )
-    assert committed == generated, f"run `python -m stages dvc-yaml`:\n{diff}"
+    assert committed == generated, f"run `python -m flows.generate dvc-yaml`:\n{diff}"
 
 
 def test_dvc_loads_the_generated_dvc_yaml(generated, tmp_path):
@@ -239,7 +239,7 @@ def test_run_turns_input_errors_into_exit_2_and_one_line(monkeypatch, tmp_path, 
         _run(monkeypatch, tmp_path, stage("buggy"), lambda io: 1 / 0, {})
 
 
-# -- stages/__main__.py: the DAG ----------------------------------------------------------
+# -- flows/generate.py: the DAG ----------------------------------------------------------
 
 
 def test_dag_order_puts_upstream_first():
@@ -295,7 +295,7 @@ def test_two_stages_writing_one_path_is_an_error():
         gen.dag_order([a, b])
 
 
-# -- stages/__main__.py: the entries of dvc.yaml --------------------------------------------
+# -- flows/generate.py: the entries of dvc.yaml --------------------------------------------
 
 
 def test_stage_entry_sorts_each_output_kind_into_its_dvc_key():

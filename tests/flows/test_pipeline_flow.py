@@ -13,8 +13,8 @@ from prefect.client.schemas.sorting import ArtifactSort
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.dvc_dag import stage_order
+from flows.generate import declarations, producers, upstream
 from flows.pipeline import StageFailedError, pipeline
-from stages.__main__ import declarations, producers, upstream
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """A tiny world of valid stage inputs, built by running every declared stage.
 
 A world is a directory ``root`` holding ``params.yaml`` (the tiny params of
-tests/conftest.py) in which each stage of :func:`stages.__main__.declarations` runs in
+tests/conftest.py) in which each stage of :func:`flows.generate.declarations` runs in
 DAG order, as ``dvc repro`` would run it: working directory ``root``, no path flags, so
 every stage reads and writes its declared relative paths (``data/dataset.zarr``,
 ``artifacts/<stage>/...``). Nothing here names a stage or a path: the declarations are
@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from stages.__main__ import declarations, producers, upstream
+from flows.generate import declarations, producers, upstream
 from stages.stage import Stage
 from tests.conftest import ROOT, tiny_params
 from tests.stages.stage_runner import StageRunner

@@ -34,7 +34,7 @@ import torch
 import yaml
 import zarr
 
-from stages.__main__ import declarations
+from flows.generate import declarations
 from tests.conftest import ROOT, deep_update
 from tests.stages.stage_world import World, flag_argv, section_names
 

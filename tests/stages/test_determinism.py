@@ -29,7 +29,7 @@ import pytest
 import torch
 import zarr
 
-from stages.__main__ import declarations
+from flows.generate import declarations
 from tests.stages.stage_world import World, make_world
 
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from advinterp.store import open_store
-from stages.__main__ import declarations
+from flows.generate import declarations
 from tests.conftest import run
 from tests.stages.stage_world import downstream
 
