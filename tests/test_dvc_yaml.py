@@ -26,6 +26,7 @@ from advinterp.errors import ParamError
 from stages.stage import (
     Curve,
     Keys,
+    Output,
     Stage,
     StageIO,
     figure,
@@ -96,11 +97,11 @@ def test_dvc_yaml_check_exits_1_on_drift_and_writes_without_check(tmp_path, monk
 # -- stages/stage.py: the declaration and its command line ------------------------------
 
 TRAIN_LIKE = Stage(
-    name="fit",
-    method=SHARED,
-    desc="fit a model",
-    inputs={"dataset": "data/dataset.zarr"},
-    outputs={
+    "fit",
+    SHARED,
+    "fit a model",
+    {"dataset": "data/dataset.zarr"},
+    {
         "second_model": out("artifacts/fit/second.pt"),
         "metrics": metrics("artifacts/fit/metrics.json"),
     },
@@ -298,6 +299,17 @@ def test_two_stages_writing_one_path_is_an_error():
 # -- flows/generate.py: the entries of dvc.yaml --------------------------------------------
 
 
+def every_kind(folder: str) -> dict[str, Output]:
+    """One output of each kind, under ``folder``."""
+    return {
+        "out": out(f"{folder}/store.zarr"),
+        "table": table(f"{folder}/table.csv"),
+        "metrics": metrics(f"{folder}/metrics.json"),
+        "history": plot(f"{folder}/history.csv", Curve("t", "epoch", ["loss"])),
+        "figure": figure(f"{folder}/figure.png"),
+    }
+
+
 def test_stage_entry_sorts_each_output_kind_into_its_dvc_key():
     s = Stage(
         name="kinds",
@@ -305,13 +317,7 @@ def test_stage_entry_sorts_each_output_kind_into_its_dvc_key():
         desc="every kind of output",
         inputs={"dataset": "data/dataset.zarr"},
         sources={"dvc_yaml": "dvc.yaml"},
-        outputs={
-            "out": out("artifacts/kinds/store.zarr"),
-            "table": table("artifacts/kinds/table.csv"),
-            "metrics": metrics("artifacts/kinds/metrics.json"),
-            "history": plot("artifacts/kinds/history.csv", Curve("t", "epoch", ["loss"])),
-            "figure": figure("artifacts/kinds/figure.png"),
-        },
+        outputs=every_kind("artifacts/kinds"),
         configs=(TrainConfig,),
         base=("seed",),
     )
@@ -364,13 +370,7 @@ def test_plot_entries_for_list_and_dict_y():
 def test_a_gathering_stage_depends_on_every_other_stages_results():
     a = stage(
         "a",
-        outputs={
-            "out": out("a/store.zarr"),
-            "table": table("a/table.csv"),
-            "metrics": metrics("a/metrics.json"),
-            "history": plot("a/history.csv", Curve("t", "epoch", ["loss"])),
-            "figure": figure("a/figs"),
-        },
+        outputs=every_kind("a"),
     )
     b = stage("b", SECOND, inputs={"x": "a/store.zarr"}, outputs={"m": metrics("b/m.json")})
     report = stage("report", SHARED, sources={"dvc_yaml": "dvc.yaml"}, gathers=True,
@@ -386,7 +386,7 @@ def test_a_gathering_stage_depends_on_every_other_stages_results():
         "stages/report.py",
         "a/metrics.json",
         "a/history.csv",
-        "a/figs",
+        "a/figure.png",
         "b/m.json",
     ]
     assert doc["stages"]["report"]["meta"]["gathers"] is True
