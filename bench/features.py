@@ -47,7 +47,8 @@ def _images_store(path: Path, n: int, size: int, chunk: int) -> None:
 
 def _run_stage(work: Path, images: Path, model: Path, batch: int) -> tuple[float, float]:
     params = work / "params.yaml"
-    params.write_text(json.dumps({"base": {"device": "cpu"}, "features": {"batch_size": batch}}))
+    sections = {"base": {"device": "cpu"}, "features": {"batch_size": batch}, "scale": {}}
+    params.write_text(json.dumps(sections))
     out = work / f"out-{images.stem}.zarr"
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, str(params), str(images), str(model), str(out)],

@@ -242,8 +242,8 @@ def dag_mermaid(root: Path = ROOT) -> str:
         check=True,
     )
     lines = proc.stdout.strip().splitlines()
-    report = [ln.split("[")[0].strip() for ln in lines if '["report"]' in ln]
-    kept = [ln for ln in lines if not any(r and r in ln.split() for r in report)]
+    report = {ln.strip().split("[")[0] for ln in lines if '["report"]' in ln}
+    kept = [ln for ln in lines if not report & set(ln.strip().split("[")[0].split("-->"))]
     return "```mermaid\n" + "\n".join(kept) + "\n```"
 
 
