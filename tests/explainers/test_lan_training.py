@@ -44,7 +44,10 @@ def test_masks_of_every_row_are_gs_masks(trained):
     masks = np.asarray(group["masks"][:])
     assert masks.shape == images.shape and masks.dtype == np.float32
     assert masks.min() >= 0.0 and masks.max() <= 1.0
-    np.testing.assert_array_equal(masks, attention_masks(result.lan, images[:], 128, CPU))
+    # Written shard by shard; recomputed here in one batch of 128. Equal up to float
+    # rounding: batch shape (and torch's thread count, which other tests set) picks kernels.
+    again = attention_masks(result.lan, images[:], 128, CPU)
+    np.testing.assert_allclose(masks, again, rtol=0, atol=1e-6)
     assert group["masks"].attrs["index"] == "dataset row"
     assert group.attrs["params"] == {"note": 1}
     assert not result.lan.training
