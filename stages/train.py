@@ -7,11 +7,10 @@ import logging
 from advinterp.config.classifier import TrainConfig
 from advinterp.config.core import SHARED
 from advinterp.data.artifact import load_dataset
-from advinterp.data.batches import SplitBatches
 from advinterp.errors import CheckpointError
 from advinterp.models.checkpoint import load_pretrained, save_classifier
 from advinterp.models.classifier import build_classifier
-from advinterp.models.training import fit_split, make_optimizer, split_metrics
+from advinterp.models.training import fit_on_split, split_metrics
 from advinterp.store import write_csv, write_json
 from stages.stage import Curve, Stage, StageIO, metrics, out, plot, run
 
@@ -47,14 +46,12 @@ def main(io: StageIO) -> None:
         log.info("initialised from %s; fresh: %s", cfg.weights, ", ".join(fresh) or "nothing")
     model.to(io.device)
 
-    batches = SplitBatches(
-        data.images, data.index.labels, data.index.split, cfg.batch_size, data.chunk
-    )
-    history = fit_split(
+    batches, history = fit_on_split(
         model,
-        batches,
-        epochs=cfg.epochs,
-        optimizer=make_optimizer(model, **cfg.optimizer.model_dump()),
+        data.images,
+        data.index.labels,
+        data.index.split,
+        cfg,
         device=io.device,
         seed=io.base.seed,
         augment=cfg.augment,

@@ -222,6 +222,7 @@ def fit_on_split(
     device: torch.device,
     seed: int,
     augment: bool = True,
+    label_smoothing: float = 0.0,
 ) -> tuple[SplitBatches, list[dict[str, float]]]:
     """:func:`fit_split` of ``model`` on ``array``'s train split, read shard by shard.
 
@@ -242,6 +243,7 @@ def fit_on_split(
         device=device,
         seed=seed,
         augment=augment,
+        label_smoothing=label_smoothing,
     )
     return data, history
 
