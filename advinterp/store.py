@@ -115,6 +115,12 @@ def write_json(path: Path | str, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
+def write_text(path: Path | str, text: str) -> None:
+    """Write a text artifact (markdown, HTML) atomically."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
+
+
 def write_csv(
     path: Path | str,
     table: pd.DataFrame | Sequence[Mapping[str, Any]],

@@ -43,11 +43,24 @@ class StageResult:
     tail: str = ""
 
 
+def address(stage: object, root: Path) -> str | None:
+    """How ``dvc repro`` run in ``root`` names a stage: ``name`` (``name@item`` for a
+    foreach item) in root's dvc.yaml, ``path/dvc.yaml:name`` in another one. DVC's own
+    ``addressing`` is relative to the current directory instead."""
+    dvcfile = getattr(stage, "path", None)
+    if dvcfile is None or not getattr(stage, "name", None):
+        return None
+    rel = Path(os.path.relpath(dvcfile, root)).as_posix()
+    return stage.name if rel == "dvc.yaml" else f"{rel}:{stage.name}"  # type: ignore[attr-defined]
+
+
 def stage_order(root: Path, targets: list[str] | None = None) -> list[StageInfo]:
     """Stages in dependency order (upstream first), limited to ``targets`` and their upstream."""
     with Repo(str(root)) as repo:
         graph = repo.index.graph  # edges point from a stage to the stages it depends on
-        stages = {s.name: s for s in graph.nodes if hasattr(s, "cmd") and s.cmd}
+        # Addressed as `dvc repro` takes them: `name`, `name@seed` (foreach) and
+        # `profiles/<p>/dvc.yaml:name` for the other profiles' files.
+        stages = {address(s, root): s for s in graph.nodes if hasattr(s, "cmd") and s.cmd}
         keep = set(stages)
         if targets:
             unknown = [t for t in targets if t not in stages]
@@ -56,7 +69,11 @@ def stage_order(root: Path, targets: list[str] | None = None) -> list[StageInfo]
             keep = set()
             for t in targets:
                 keep.add(t)
-                keep.update(s.name for s in nx.descendants(graph, stages[t]) if s.name in stages)
+                keep.update(
+                    address(s, root)
+                    for s in nx.descendants(graph, stages[t])
+                    if address(s, root) in stages
+                )
         # Upstream first; ties broken by dvc.yaml order, with the report always last.
         position = {name: i for i, name in enumerate(stages)}
         order = [
@@ -65,20 +82,20 @@ def stage_order(root: Path, targets: list[str] | None = None) -> list[StageInfo]
                 graph.reverse(copy=True),
                 key=lambda s: (
                     getattr(s, "name", "") == "report",
-                    position.get(getattr(s, "name", ""), -1),
+                    position.get(address(s, root), -1),
                 ),
             )
-            if getattr(s, "name", None) in keep
+            if address(s, root) in keep
         ]
         return [
             StageInfo(
-                name=s.name,
+                name=address(s, root),
                 desc=s.desc or "",
                 metrics=[Path(str(o.def_path)) for o in s.outs if o.metric],
                 plots=[Path(str(o.def_path)) for o in s.outs if o.plot],
                 upstream=tuple(
                     sorted(
-                        u.name for u in graph.successors(s) if getattr(u, "name", None) in stages
+                        address(u, root) for u in graph.successors(s) if address(u, root) in stages
                     )
                 ),
             )
@@ -114,7 +131,7 @@ def stale_stages(root: Path) -> set[str] | None:
     if proc.returncode != 0:
         return None
     try:
-        return {key.rsplit(":", 1)[-1] for key in json.loads(proc.stdout or "{}")}
+        return set(json.loads(proc.stdout or "{}"))
     except json.JSONDecodeError:
         return None
 

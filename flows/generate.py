@@ -23,13 +23,16 @@ import logging
 import pkgutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from stages.stage import Output, Stage
+from advinterp.config.core import DEFAULT_PARAMS, ProfileConfig, load
+from advinterp.profiles import locate, seed_list
+from stages.stage import ABSENT, Output, Stage
 
 log = logging.getLogger("advinterp.stages")
 
@@ -89,7 +92,7 @@ def declarations(package: str = "stages") -> list[Stage]:
         if stage.name != info.name:
             raise ValueError(f"{package}/{info.name}.py declares stage '{stage.name}'")
         found[stage.name] = stage
-    return dag_order(list(found.values()))
+    return dag_order(list(found.values()), profile_names())
 
 
 def producers(stages: list[Stage]) -> dict[str, str]:
@@ -103,22 +106,39 @@ def producers(stages: list[Stage]) -> dict[str, str]:
     return made
 
 
-def upstream(stage: Stage, made: dict[str, str]) -> set[str]:
-    """The stages whose outputs ``stage`` reads (an input is an output or lies inside one)."""
+def owner_of(path: str, made: Mapping[str, Any]) -> tuple[str, Any] | None:
+    """The output ``path`` is or lies inside, and what ``made`` maps it to."""
+    return next(((p, n) for p, n in made.items() if path == p or path.startswith(p + "/")), None)
+
+
+def upstream(stage: Stage, made: dict[str, str], others: Collection[str] = ()) -> set[str]:
+    """The stages whose outputs ``stage`` reads (an input is an output or lies inside one).
+
+    An input under another profile's directory (``artifacts/<profile>/...``, a name in
+    ``others``) is that profile's output: an edge between dvc.yaml files, not within one.
+    """
     found = set()
     for path in stage.inputs.values():
-        owner = next((n for p, n in made.items() if path == p or path.startswith(p + "/")), None)
+        if other_profile(path, others):
+            continue
+        owner = owner_of(path, made)
         if owner is None:
             raise ValueError(f"stage {stage.name}: input {path} is no stage's output")
-        found.add(owner)
+        found.add(owner[1])
     return found
 
 
-def dag_order(stages: list[Stage]) -> list[Stage]:
+def other_profile(path: str, others: Collection[str]) -> str | None:
+    """The profile whose directory ``path`` lies in (``artifacts/<p>/...``), if any."""
+    parts = path.split("/")
+    return parts[1] if len(parts) > 2 and parts[1] in others else None
+
+
+def dag_order(stages: list[Stage], others: Collection[str] = ()) -> list[Stage]:
     """Kahn's algorithm, picking the ready stage of lowest (method order, name) first."""
     made = producers(stages)
     by_name = {s.name: s for s in stages}
-    needs = {s.name: upstream(s, made) - {s.name} for s in stages}
+    needs = {s.name: upstream(s, made, others) - {s.name} for s in stages}
     if any(s.gathers for s in stages):  # the report comes after everything it gathers
         for s in stages:
             if s.gathers:
@@ -207,12 +227,7 @@ def results_of(stage: Stage) -> list[str]:
     return [o.path for o in stage.outputs.values() if o.kind in ("metrics", "plot", "figure")]
 
 
-def render(stages: list[Stage], deps: dict[str, list[str]]) -> str:
-    """The text of dvc.yaml."""
-    doc: dict[str, Any] = {"plots": plot_entries(stages), "stages": {}}
-    for s in stages:
-        gathered = [p for o in stages if not o.gathers for p in results_of(o)] if s.gathers else []
-        doc["stages"][s.name] = stage_entry(s, deps[s.name], gathered)
+def _text(doc: dict[str, Any], header: str = HEADER) -> str:
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
     lines = []
     for line in text.splitlines():
@@ -220,13 +235,214 @@ def render(stages: list[Stage], deps: dict[str, list[str]]) -> str:
         if is_stage and lines and lines[-1] != "stages:":
             lines.append("")
         lines.append(line)
-    return HEADER + "\n".join(lines) + "\n"
+    return header + "\n".join(lines) + "\n"
+
+
+def render(stages: list[Stage], deps: dict[str, list[str]]) -> str:
+    """The text of a dvc.yaml of ``stages`` at their declared paths, one run each."""
+    doc: dict[str, Any] = {"plots": plot_entries(stages), "stages": {}}
+    for s in stages:
+        gathered = [p for o in stages if not o.gathers for p in results_of(o)] if s.gathers else []
+        doc["stages"][s.name] = stage_entry(s, deps[s.name], gathered)
+    return _text(doc)
+
+
+# -- profiles: one dvc.yaml per params file, seeded stages once per seed -----------------
+
+PROFILES_DIR = "profiles"
+ITEM = "${item}"  # DVC's foreach placeholder
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A params file and what its ``profile`` section says it runs."""
+
+    params: str  # relative to the repository root
+    config: ProfileConfig
+
+    @property
+    def nested(self) -> bool:
+        """Every profile but the default writes under ``artifacts/<name>/``."""
+        return self.params != str(DEFAULT_PARAMS)
+
+    @property
+    def key(self) -> str | None:
+        return self.config.name if self.nested else None
+
+    @property
+    def dvc_yaml(self) -> str:
+        return str(Path(self.params).parent / "dvc.yaml") if self.nested else "dvc.yaml"
+
+    def runs(self, stages: list[Stage]) -> list[Stage]:
+        """The profile's stages (in ``stages``' order), checked against the declarations."""
+        names = {s.name for s in stages}
+        wanted = set(self.config.stages) if self.config.stages is not None else names
+        unknown = (wanted | set(self.config.seeded)) - names
+        if unknown:
+            raise ValueError(f"{self.params}: profile names unknown stages {sorted(unknown)}")
+        if set(self.config.seeded) - wanted:
+            raise ValueError(f"{self.params}: profile.seeded lists stages it does not run")
+        return [s for s in stages if s.name in wanted]
+
+    def seeded(self, stage: Stage) -> bool:
+        return stage.name in self.config.seeded
+
+
+def profile_names(root: Path = ROOT) -> list[str]:
+    """The non-default profiles: ``profiles/<name>/params.yaml``."""
+    base = root / PROFILES_DIR
+    if not base.is_dir():
+        return []
+    return sorted(d.name for d in base.iterdir() if (d / "params.yaml").is_file())
+
+
+def load_profiles(root: Path = ROOT) -> list[Profile]:
+    """The default profile, then the others by name."""
+    files = [str(DEFAULT_PARAMS), *(f"{PROFILES_DIR}/{n}/params.yaml" for n in profile_names(root))]
+    found = []
+    for f in files:
+        cfg = load(ProfileConfig, root / f)
+        if f != str(DEFAULT_PARAMS) and cfg.name != Path(f).parent.name:
+            raise ValueError(f"{f}: profile.name '{cfg.name}' must be its directory's name")
+        found.append(Profile(f, cfg))
+    return found
+
+
+@dataclass(frozen=True)
+class Made:
+    """Who writes an output path: the profile, the stage and the declared path."""
+
+    profile: Profile
+    stage: Stage
+    declared: str
+
+    def path(self, seed: int | str | None) -> str:
+        return locate(self.declared, self.profile.key, seed)
+
+
+def made_by(profiles: list[Profile], stages: list[Stage]) -> dict[str, Made]:
+    """Every profile's output paths (before seeds) -> who writes them."""
+    made: dict[str, Made] = {}
+    for prof in profiles:
+        for s in prof.runs(stages):
+            for o in s.outputs.values():
+                made[locate(o.path, prof.key)] = Made(prof, s, o.path)
+    return made
+
+
+def _resolve(
+    prof: Profile, stage: Stage, flag: str, path: str, made: dict[str, Made]
+) -> tuple[str, list[str]]:
+    """An input's command-line path and its dvc.yaml deps in ``prof``."""
+    others = {m.profile.key for m in made.values() if m.profile.key is not None}
+    mapped = path if other_profile(path, others) else locate(path, prof.key)
+    owner = owner_of(mapped, made)
+    if owner is None and flag in stage.optional:
+        return ABSENT, []
+    if owner is None:
+        raise ValueError(
+            f"{prof.params}: {stage.name} reads {mapped}, which no stage it runs writes"
+        )
+    key, by = owner
+    suffix = mapped[len(key) :]
+    if not by.profile.seeded(by.stage):
+        return mapped, [mapped]
+    if by.profile == prof and prof.seeded(stage):
+        return by.path(ITEM) + suffix, [by.path(ITEM) + suffix]
+    seeds = by.profile.config.seeds
+    if flag in stage.per_seed:
+        return by.path(seed_list(seeds)) + suffix, [by.path(s) + suffix for s in seeds]
+    return by.path(seeds[0]) + suffix, [by.path(seeds[0]) + suffix]  # the first seed's
+
+
+def placed(stage: Stage, prof: Profile, seed: int | str | None) -> Stage:
+    """``stage`` with its outputs where ``prof`` (and ``seed``) put them."""
+    outputs = {f: replace(o, path=locate(o.path, prof.key, seed)) for f, o in stage.outputs.items()}
+    return replace(stage, outputs=outputs)
+
+
+def profile_entry(
+    prof: Profile, stage: Stage, code: list[str], made: dict[str, Made], gathered: list[str]
+) -> dict[str, Any]:
+    """One stage of ``prof``'s dvc.yaml (a ``foreach`` over seeds when it is seeded)."""
+    seeded = prof.seeded(stage)
+    here = placed(stage, prof, ITEM if seeded else None)
+    inputs, deps = {}, []
+    for flag, path in stage.inputs.items():
+        inputs[flag], found = _resolve(prof, stage, flag, path, made)
+        deps += found
+    here = replace(here, inputs=inputs)
+    entry = stage_entry(here, code, gathered)
+    entry["deps"] = [*code, *deps, *gathered]
+    head = ["python -m stages." + stage.name]
+    if prof.nested:
+        head += ["--params", prof.params]
+    if seeded:
+        head += ["--seed", ITEM]
+    entry["cmd"] = " ".join([*head, *here.argv()])
+    if "params" in entry:
+        keys = [k for k in entry["params"] if not (seeded and k == "base.seed")]
+        entry["params"] = [{prof.params: keys}] if prof.nested else keys
+    if prof.nested:  # every path in the file is relative to the repository root
+        entry = {"wdir": "../..", **entry}
+    return {"foreach": list(prof.config.seeds), "do": entry} if seeded else entry
+
+
+def render_profile(
+    prof: Profile, stages: list[Stage], code: dict[str, list[str]], made: dict[str, Made]
+) -> str:
+    """The text of ``prof``'s dvc.yaml."""
+    runs = prof.runs(stages)
+    first = prof.config.seeds[0]
+    shown = [placed(s, prof, first if prof.seeded(s) else None) for s in runs]
+    doc: dict[str, Any] = {} if prof.nested else {"plots": plot_entries(shown)}
+    doc["stages"] = {}
+    # The default profile's gathering stage (the report) shows every profile's results,
+    # so `dvc repro` reaches every stage of every profile.
+    shown_profiles = (
+        [prof]
+        if prof.nested
+        else sorted({m.profile for m in made.values()}, key=lambda p: p.nested)
+    )
+    for s in runs:
+        gathered = []
+        if s.gathers:
+            for other in shown_profiles:
+                for o in other.runs(stages):
+                    if not o.gathers:
+                        seeds = other.config.seeds if other.seeded(o) else (None,)
+                        gathered += [p for sd in seeds for p in results_of(placed(o, other, sd))]
+        doc["stages"][s.name] = profile_entry(prof, s, code[s.name], made, gathered)
+    header = HEADER
+    if prof.nested:
+        header += f"# Profile '{prof.config.name}' ({prof.params}): run it with `dvc repro {prof.dvc_yaml}`.\n"
+    return _text(doc, header)
+
+
+def instances(profiles: list[Profile], stages: list[Stage]) -> list[tuple[str, Stage]]:
+    """Every stage run DVC knows, as ``dvc repro`` in the repository root addresses it
+    (``name``, ``name@seed``, ``profiles/<p>/dvc.yaml:name@seed``), with its declaration."""
+    found = []
+    for prof in profiles:
+        prefix = f"{prof.dvc_yaml}:" if prof.nested else ""
+        for s in prof.runs(stages):
+            seeds = [f"@{seed}" for seed in prof.config.seeds] if prof.seeded(s) else [""]
+            found += [(f"{prefix}{s.name}{seed}", s) for seed in seeds]
+    return found
+
+
+def generate_all(root: Path = ROOT) -> dict[str, str]:
+    """Every profile's dvc.yaml (path relative to ``root`` -> text)."""
+    stages = declarations()
+    profiles = load_profiles(root)
+    code = code_deps([s.name for s in stages], root)
+    made = made_by(profiles, stages)
+    return {p.dvc_yaml: render_profile(p, stages, code, made) for p in profiles}
 
 
 def generate(root: Path = ROOT) -> str:
-    """dvc.yaml as the declarations in ``root``'s ``stages`` package define it."""
-    stages = declarations()
-    return render(stages, code_deps([s.name for s in stages], root))
+    """The default profile's dvc.yaml as the declarations in ``root`` define it."""
+    return generate_all(root)[str(Path("dvc.yaml"))]
 
 
 DOCS = ("README.md", "docs/*.md")
@@ -272,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("dvc-yaml", help="write (or --check) dvc.yaml from the declarations")
     gen.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml has drifted")
-    gen.add_argument("--out", type=Path, default=ROOT / "dvc.yaml")
+    gen.add_argument("--root", type=Path, default=ROOT, help="the repository (its params files)")
     sub.add_parser("list", help="the stages in DAG order")
     docs = sub.add_parser("docs", help="fill README.md and docs/*.md from the metrics")
     docs.add_argument("--check", action="store_true", help="exit 1 if a doc is out of date")
@@ -286,19 +502,24 @@ def main(argv: list[str] | None = None) -> int:
         for path in changed:
             log.info("%s %s", "out of date:" if args.check else "filled", path.relative_to(ROOT))
         return 1 if (args.check and changed) else 0
-    text = generate()
-    if args.check:
-        current = args.out.read_text() if args.out.exists() else ""
-        if current != text:
+    drifted = 0
+    for rel, text in generate_all(args.root).items():
+        target = args.root / rel
+        current = target.read_text() if target.exists() else ""
+        if current == text:
+            continue
+        if args.check:
             diff = difflib.unified_diff(
-                current.splitlines(), text.splitlines(), str(args.out), "generated", lineterm=""
+                current.splitlines(), text.splitlines(), rel, "generated", lineterm=""
             )
-            log.error("%s has drifted from the declarations:\n%s", args.out, "\n".join(diff))
-            return 1
-        return 0
-    args.out.write_text(text)
-    log.info("wrote %s (%d stages)", args.out, text.count("\n    cmd:"))
-    return 0
+            log.error("%s has drifted from the declarations:\n%s", rel, "\n".join(diff))
+            drifted += 1
+        else:
+            target.write_text(text)
+            log.info(
+                "wrote %s (%d stages)", rel, text.count("\n    cmd:") + text.count("\n      cmd:")
+            )
+    return 1 if drifted else 0
 
 
 if __name__ == "__main__":

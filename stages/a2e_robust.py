@@ -15,7 +15,13 @@ from advinterp.explainers.a2e_robust_figures import (
     inpainting_figure,
     sketch_figure,
 )
-from advinterp.explainers.a2e_robust_tasks import load_robust, robust_tasks
+from advinterp.explainers.a2e_robust_tasks import (
+    INDEPENDENT,
+    check_independent,
+    load_robust,
+    robust_tasks,
+    took_part,
+)
 from advinterp.figures import save_figure
 from advinterp.models.checkpoint import load_classifier
 from advinterp.store import atomic_output, create_group, write_array, write_json
@@ -28,8 +34,9 @@ STAGE = Stage(
     method=A2E,
     desc="Jalwana et al. Sec. 5.2, Figs. 6-8 - image generation, inpainting (Eq. 4, β=10) and "
     "sketch manipulation with the adversarially trained model and class-conditional Gaussian "
-    "samples, each beside Santurkar et al.'s targeted l2 PGD at the same budget; scored by "
-    "the standard and second models (target confidence) and masked-region MSE.",
+    "samples, each beside Santurkar et al.'s targeted l2 PGD at the same budget (eta stated at "
+    "224 px, scaled to equal rms); judged by the independently trained second model (target "
+    "confidence), beside the robust model and its parent, and masked-region MSE.",
     inputs={
         "dataset": "data/dataset.zarr",
         "model": "artifacts/train/model.pt",
@@ -54,10 +61,14 @@ def main(io: StageIO) -> None:
     C = data.num_classes
     robust, robust_path, robust_eps = load_robust(io.robust, cfg.robust_model, io.device, C)
     log.info("robust model %s (train eps %s)", robust_path, robust_eps)
+    # train's model is the robust model's parent (adv_train fine-tunes it): only a model
+    # that took no part in producing the robust one may judge it
+    check_independent(io.second_model, robust_path, f"a2e_robust's {INDEPENDENT} judge")
+    paths = {"second": io.second_model, "robust": robust_path, "parent": io.model}
     judges = {
-        "standard": load_classifier(io.model, io.device, num_classes=C),
         "second": load_classifier(io.second_model, io.device, num_classes=C),
         "robust": robust,
+        "parent": load_classifier(io.model, io.device, num_classes=C),
     }
     result = robust_tasks(
         robust, judges, data.images, data.index, cfg, seed=io.base.seed, device=io.device
@@ -84,12 +95,16 @@ def main(io: StageIO) -> None:
     save_figure(inpainting_figure(result, names, dpi), io.figure_inpainting, dpi)
     save_figure(sketch_figure(result, names, dpi), io.figure_sketch, dpi)
     robust_info = {"checkpoint": str(robust_path), "train_eps": robust_eps}
-    write_json(io.metrics, {"robust_model": robust_info, **result.metrics})
+    judge_info = {
+        key: {"checkpoint": str(path), "took_part_in_robust_model": took_part(path, robust_path)}
+        for key, path in paths.items()
+    }
+    write_json(io.metrics, {"robust_model": robust_info, "judges": judge_info, **result.metrics})
     gen, inp = result.metrics["generation"], result.metrics["inpainting"]
     log.info(
-        "standard p(target) of generated images: a2e %.3f, pgd %.3f; inpainting masked MSE: "
-        "a2e %.4f, pgd %.4f, corrupted %.4f",
-        *(gen[m]["standard_confidence"] for m in ("a2e", "pgd")),
+        "independent judge's p(target) of generated images: a2e %.3f, pgd %.3f; inpainting "
+        "masked MSE: a2e %.4f, pgd %.4f, corrupted %.4f",
+        *(gen[m][f"{INDEPENDENT}_confidence"] for m in ("a2e", "pgd")),
         *(inp[m]["masked_mse"] for m in ("a2e", "pgd", "corrupted")),
     )
 

@@ -35,7 +35,10 @@ def main(io: StageIO) -> None:
         len(index.attribute_names),
         cfg.image_size,
     )
-    provenance = {"dataset": cfg.model_dump(mode="json"), "seed": io.base.seed}
+    # An unset dataset.digits is left out, so stores of the other sources keep the
+    # attrs they had before the digits source existed.
+    dumped = cfg.model_dump(mode="json", exclude={"digits"} if cfg.digits is None else None)
+    provenance = {"dataset": dumped, "seed": io.base.seed}
     with atomic_output(io.out) as tmp:
         write_dataset(tmp, index, images, io.base.chunk_size, provenance)
 

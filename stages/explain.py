@@ -69,6 +69,7 @@ def main(io: StageIO) -> None:
         "explainers": list(EXPLAINERS),
         "target": loc.attrs.get("target"),
         "lime_segmentation": cfg.lime_segmentation,
+        "saliency": cfg.saliency,
     }
     with dask_session(scale), resumable_output(io.out, fp) as part:
         root = part.group(root_attrs)

@@ -46,6 +46,7 @@ import torch
 
 from advinterp.config.core import DEFAULT_PARAMS, BaseConfig, Method, Section, load
 from advinterp.errors import AdvinterpError
+from advinterp.profiles import expand_seeds
 from advinterp.runtime import configure_threads, resolve_device, seed_everything
 
 log = logging.getLogger("advinterp.stage")
@@ -53,6 +54,7 @@ log = logging.getLogger("advinterp.stage")
 S = TypeVar("S", bound=Section)
 OutputKind = Literal["out", "metrics", "plot", "figure", "table"]
 BASE_KEYS = ("seed", "device", "num_threads")
+ABSENT = "-"  # the command-line value of an optional input a profile does not have
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,10 @@ class Stage:
             (``scale``): deliberately not DVC params, so runs that differ only there
             share the cache.
         gathers: it reads every other stage's metrics, curves and figures (the report).
+        optional: input flags a profile may lack (no stage of it writes them): the command
+            line then passes ``-`` and ``io.optional(flag)`` is None.
+        per_seed: input flags that read every seed of a seeded stage (one path with a
+            ``seed_0,1,2`` list, :meth:`StageIO.seeds`); other inputs read the first seed.
     """
 
     name: str
@@ -165,11 +171,15 @@ class Stage:
     base: tuple[str, ...] = BASE_KEYS
     runtime: tuple[type[Section], ...] = ()
     gathers: bool = False
+    per_seed: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         flags = [*self.inputs, *self.sources, *self.outputs]
         if len(set(flags)) != len(flags):
             raise ValueError(f"stage {self.name}: two inputs, sources or outputs share a flag")
+        if set(self.per_seed) - set(self.inputs) or set(self.optional) - set(self.inputs):
+            raise ValueError(f"stage {self.name}: per_seed/optional name flags that are not inputs")
         unknown = set(self.base) - set(BaseConfig.model_fields)
         if unknown:
             raise ValueError(f"stage {self.name}: unknown base keys {sorted(unknown)}")
@@ -194,11 +204,17 @@ class Stage:
         """The command line: ``--params`` and one ``--flag`` per input and output."""
         p = argparse.ArgumentParser(prog=f"python -m stages.{self.name}", description=self.desc)
         p.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="params file")
+        p.add_argument(
+            "--seed",
+            type=int,
+            default=None,
+            help="replaces base.seed (a seeded stage runs once per seed of its profile)",
+        )
         for flag, path in self.paths().items():
             p.add_argument(
                 f"--{flag.replace('_', '-')}",
                 dest=flag,
-                type=Path,
+                type=_optional_path if flag in self.optional else Path,
                 default=Path(path),
                 help=f"default: {path}",
             )
@@ -210,19 +226,33 @@ class Stage:
         return [a for flag, p in given.items() for a in (f"--{flag.replace('_', '-')}", str(p))]
 
 
+def _optional_path(text: str) -> Path | None:
+    """``-`` = the input is absent from this profile."""
+    return None if text == ABSENT else Path(text)
+
+
 class StageIO:
     """What ``main`` receives: the resolved paths (``io.<flag>``) and the declared params."""
 
     def __init__(self, stage: Stage, args: argparse.Namespace) -> None:
         self.stage = stage
         self.params: Path = args.params
-        self._paths: dict[str, Path] = {f: getattr(args, f) for f in stage.paths()}
+        self._seed: int | None = getattr(args, "seed", None)
+        self._paths: dict[str, Path | None] = {f: getattr(args, f) for f in stage.paths()}
 
     def __getattr__(self, flag: str) -> Path:
         paths = self.__dict__.get("_paths", {})
+        if flag in self.stage.optional:
+            raise TypeError(f"stage {self.stage.name}: read optional input '{flag}' by io.optional")
         if flag in paths:
-            return paths[flag]
+            return paths[flag]  # type: ignore[no-any-return]
         raise AttributeError(f"stage {self.stage.name} declares no input or output '{flag}'")
+
+    def optional(self, flag: str) -> Path | None:
+        """An ``optional`` input: its path, or None where the profile has no such input."""
+        if flag not in self.stage.optional:
+            raise TypeError(f"stage {self.stage.name} does not declare '{flag}' optional")
+        return self._paths[flag]
 
     def config(self, model: type[S]) -> S:
         """The validated section ``model``; it must be one the stage declares."""
@@ -235,8 +265,16 @@ class StageIO:
 
     @cached_property
     def base(self) -> BaseConfig:
-        """``base``, loaded once (the runner has already seeded and set threads from it)."""
-        return load(BaseConfig, self.params)
+        """``base``, loaded once, with ``--seed`` in place of ``base.seed`` when given
+        (the runner has already seeded and set threads from it)."""
+        base = load(BaseConfig, self.params)
+        return base if self._seed is None else base.model_copy(update={"seed": self._seed})
+
+    def seeds(self, flag: str) -> dict[int | None, Path]:
+        """Every seed's path of a ``per_seed`` input (``{None: path}`` when it is unseeded)."""
+        if flag not in self.stage.per_seed:
+            raise TypeError(f"stage {self.stage.name} does not declare '{flag}' per_seed")
+        return expand_seeds(getattr(self, flag))
 
     @cached_property
     def device(self) -> torch.device:

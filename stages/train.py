@@ -9,7 +9,7 @@ from advinterp.config.core import SHARED
 from advinterp.data.artifact import load_dataset
 from advinterp.errors import CheckpointError
 from advinterp.models.checkpoint import load_pretrained, save_classifier
-from advinterp.models.classifier import build_classifier
+from advinterp.models.classifier import build_classifier, check_normalisation
 from advinterp.models.training import fit_on_split, split_metrics
 from advinterp.store import write_csv, write_json
 from stages.stage import Curve, Stage, StageIO, metrics, out, plot, run
@@ -37,6 +37,7 @@ def main(io: StageIO) -> None:
     cfg = io.config(TrainConfig)
     data = load_dataset(io.dataset)
 
+    check_normalisation(cfg.mean, cfg.std, data.images.shape[1], "train")
     model = build_classifier(cfg.arch, data.num_classes, cfg.mean, cfg.std)
     if cfg.weights is not None:
         try:

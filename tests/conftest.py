@@ -74,6 +74,7 @@ TINY_PARAMS = {
     "lan_detect": {"batch_size": 16, "figure_examples": 1, "figure": {"dpi": 40}},
     "a2e_second": {"epochs": 1, "batch_size": 16},
     "a2e_explain": {
+        "reference_size": None,  # eta 2.0 at the tiny 32 px as it is
         "targets": [1],
         "seeds_per_target": 2,
         "num_samples": 6,
@@ -162,10 +163,33 @@ def deep_update(base: dict, new: dict) -> dict:
     return out
 
 
-def tiny_params() -> dict:
-    """The repository's params.yaml with the tiny overrides applied."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    return deep_update(params, TINY_PARAMS)
+# The digits profile, tiny: the stage sections it shares with the birds take the same
+# tiny values; its own data and the 28 px model sizes are set here.
+TINY_DIGITS = {
+    "base": TINY_PARAMS["base"],
+    "dataset": {
+        "image_size": 28,
+        "val_fraction": 0.2,
+        "test_fraction": 0.3,
+        "digits": {"images_per_class": 6},
+    },
+    "lan_attacks": {"fgsm": {"eps": 0.3}, "transfer": {"arch": "small_cnn", "fgsm_eps": 0.3}},
+    "igan_train": {"classifier": {"input_size": 28}, "gan": {"gen_size": 16}},
+    "igan_explain": {"eps": 0.3},
+    "igan_vulnerability": {"eps": 0.3},
+    # the findings read Table 2's columns by name: PGD-40, PGD-100 and M-PGD-40
+    "pooling_study": {"eps": 0.3, "pgd_steps": [40, 100], "mpgd_steps": 40},
+}
+
+
+def tiny_params(profile: str | None = None) -> dict:
+    """A params file with the tiny overrides applied: the repository's params.yaml, or
+    ``profiles/<profile>/params.yaml``."""
+    if profile is None:
+        return deep_update(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY_PARAMS)
+    params = yaml.safe_load((ROOT / "profiles" / profile / "params.yaml").read_text())
+    shared = {k: v for k, v in TINY_PARAMS.items() if k in params and k != "dataset"}
+    return deep_update(deep_update(params, shared), TINY_DIGITS)
 
 
 def pipeline_env() -> dict[str, str]:
@@ -195,6 +219,11 @@ def pipeline_repo(tmp_path: Path) -> Path:
     for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
         shutil.copy(ROOT / name, repo / name)
     (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    for profile in sorted(p.parent.name for p in (ROOT / "profiles").glob("*/params.yaml")):
+        (repo / "profiles" / profile).mkdir(parents=True)
+        shutil.copy(ROOT / "profiles" / profile / "dvc.yaml", repo / "profiles" / profile)
+        text = yaml.safe_dump(tiny_params(profile), sort_keys=False)
+        (repo / "profiles" / profile / "params.yaml").write_text(text)
     run(["git", "init", "-q"], repo)
     run(["git", "config", "user.email", "ci@example.invalid"], repo)
     run(["git", "config", "user.name", "ci"], repo)
@@ -203,3 +232,21 @@ def pipeline_repo(tmp_path: Path) -> Path:
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "pipeline"], repo)
     return repo
+
+
+def ran_stages(stdout: str) -> set[str]:
+    """The stage runs a ``dvc repro`` output announces: ``name``, ``name@seed`` (a seeded
+    stage) or ``profiles/<p>/dvc.yaml:name@seed`` (another profile's)."""
+    return {line.split("'")[1] for line in stdout.splitlines() if line.startswith("Running stage")}
+
+
+def stage_names(runs: set[str]) -> set[str]:
+    """The default profile's stage names among ``runs`` (every seed of a stage: one name)."""
+    return {r.split("@")[0] for r in runs if ":" not in r}
+
+
+def first_seed(path: str) -> str:
+    """Where a seeded stage's first seed (0) writes its declared ``path``."""
+    from advinterp.profiles import locate
+
+    return locate(path, None, 0)

@@ -21,8 +21,9 @@ import yaml
 
 import flows.generate as gen
 from advinterp.config.classifier import FeaturesConfig, TrainConfig
-from advinterp.config.core import SHARED, Method, ScaleConfig
+from advinterp.config.core import SHARED, Method, ProfileConfig, ScaleConfig
 from advinterp.errors import ParamError
+from flows.dvc_dag import address
 from stages.stage import (
     Curve,
     Keys,
@@ -56,42 +57,61 @@ def names(ordered: list[Stage]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def generated() -> str:
-    """dvc.yaml as ``python -m flows.generate dvc-yaml`` writes it (the import probe: seconds)."""
-    return gen.generate()
+def generated() -> dict[str, str]:
+    """Every profile's dvc.yaml as ``python -m flows.generate dvc-yaml`` writes it (the
+    import probe: seconds)."""
+    return gen.generate_all()
 
 
-def test_committed_dvc_yaml_is_the_generated_one(generated):
-    committed = (ROOT / "dvc.yaml").read_text()
-    diff = "\n".join(
-        difflib.unified_diff(
-            committed.splitlines(), generated.splitlines(), "dvc.yaml", "generated", lineterm=""
-        )
-    )
-    assert committed == generated, f"run `python -m flows.generate dvc-yaml`:\n{diff}"
+def test_committed_dvc_yaml_files_are_the_generated_ones(generated):
+    assert set(generated) == {"dvc.yaml", "profiles/digits/dvc.yaml"}
+    for rel, text in generated.items():
+        committed = (ROOT / rel).read_text()
+        diff = "\n".join(
+            difflib.unified_diff(committed.splitlines(), text.splitlines(), rel, "generated", lineterm="")
+        )  # fmt: skip
+        assert committed == text, f"run `python -m flows.generate dvc-yaml`:\n{diff}"
 
 
-def test_dvc_loads_the_generated_dvc_yaml(generated, tmp_path):
-    """DVC accepts every stage, every dep and every output of the generated file."""
+def test_dvc_loads_the_generated_dvc_yaml_files(generated, tmp_path):
+    """DVC accepts every stage, every dep and every output of the generated files."""
     from dvc.repo import Repo
 
     Repo.init(str(tmp_path), no_scm=True)
-    (tmp_path / "dvc.yaml").write_text(generated)
-    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    for rel, text in generated.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+        params = Path(rel).parent / "params.yaml"
+        (tmp_path / params).write_text((ROOT / params).read_text())
     with Repo(str(tmp_path)) as repo:
-        loaded = {s.name for s in repo.index.stages}
-    assert loaded == {s.name for s in gen.declarations()}
+        loaded: dict[str, set[str]] = {}
+        for s in repo.index.stages:
+            loaded.setdefault(s.path_in_repo, set()).add(s.name)
+    declared = {s.name for s in gen.declarations()}
+    profiles = {p.dvc_yaml: p for p in gen.load_profiles()}
+    for rel, names in loaded.items():
+        prof = profiles[rel]
+        expected = {
+            f"{s.name}@{seed}" if prof.seeded(s) else s.name
+            for s in prof.runs(gen.declarations())
+            for seed in (prof.config.seeds if prof.seeded(s) else (None,))
+        }
+        assert names == expected
+        assert {n.split("@")[0] for n in names} <= declared
 
 
 def test_dvc_yaml_check_exits_1_on_drift_and_writes_without_check(tmp_path, monkeypatch):
-    monkeypatch.setattr(gen, "generate", lambda: "stages: {}\n")
+    files = {"dvc.yaml": "stages: {}\n", "profiles/p/dvc.yaml": "stages: {x: {}}\n"}
+    monkeypatch.setattr(gen, "generate_all", lambda root: files)
+    (tmp_path / "profiles/p").mkdir(parents=True)
     target = tmp_path / "dvc.yaml"
     target.write_text("stages: {old: {}}\n")
-    assert gen.main(["dvc-yaml", "--check", "--out", str(target)]) == 1
+    assert gen.main(["dvc-yaml", "--check", "--root", str(tmp_path)]) == 1
     assert target.read_text() == "stages: {old: {}}\n"  # --check writes nothing
-    assert gen.main(["dvc-yaml", "--out", str(target)]) == 0
+    assert gen.main(["dvc-yaml", "--root", str(tmp_path)]) == 0
     assert target.read_text() == "stages: {}\n"
-    assert gen.main(["dvc-yaml", "--check", "--out", str(target)]) == 0
+    assert (tmp_path / "profiles/p/dvc.yaml").read_text() == "stages: {x: {}}\n"
+    assert gen.main(["dvc-yaml", "--check", "--root", str(tmp_path)]) == 0
 
 
 # -- stages/stage.py: the declaration and its command line ------------------------------
@@ -461,7 +481,7 @@ def test_argparse_namespace_of_a_stage_has_every_flag():
     """StageIO reads every declared flag from the parsed namespace (none forgotten)."""
     ns = TRAIN_LIKE.parser().parse_args([])
     assert isinstance(ns, argparse.Namespace)
-    assert set(vars(ns)) == {"params", *TRAIN_LIKE.paths()}
+    assert set(vars(ns)) == {"params", "seed", *TRAIN_LIKE.paths()}
 
 
 # -- what the generated code deps promise -------------------------------------------------
@@ -470,7 +490,12 @@ METHOD_CONFIGS = ("attributes", "localized", "lan", "a2e", "igan")
 
 
 def _committed_stages() -> dict[str, dict]:
-    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    """Every profile's stages (``profile:name``), a seeded stage's ``foreach`` body unwrapped."""
+    found = {}
+    for rel in ("dvc.yaml", "profiles/digits/dvc.yaml"):
+        for name, spec in yaml.safe_load((ROOT / rel).read_text())["stages"].items():
+            found[f"{rel}:{name}"] = spec.get("do", spec)
+    return found
 
 
 @pytest.mark.parametrize("method", METHOD_CONFIGS)
@@ -490,5 +515,154 @@ def test_each_figure_module_is_a_dep_of_the_one_stage_that_draws_it():
     )
     assert figure_modules
     for module in figure_modules:
-        users = [n for n, s in stages.items() if module in s["deps"]]
+        # One stage per profile: the same stage run on the birds and on the digits.
+        users = {n.split(":")[1] for n, s in stages.items() if module in s["deps"]}
         assert len(users) == 1, f"{module} is drawn by {users}: editing it reruns them all"
+
+
+# -- profiles: stages once per seed, and params files beside the default -------------------
+
+
+def _profile(params: str, name: str, seeds=(0, 1, 2), seeded=(), stages=None) -> gen.Profile:
+    cfg = ProfileConfig(name=name, seeds=seeds, seeded=seeded, stages=stages)
+    return gen.Profile(params, cfg)
+
+
+def _seeded_world() -> tuple[list[Stage], list[gen.Profile]]:
+    """data -> fit (seeded) -> use; gather reads every seed of fit, here and in 'small'."""
+    data = stage("data", outputs={"out": out("data/d.zarr")})
+    fit = stage(
+        "fit",
+        base=("seed", "device"),
+        inputs={"d": "data/d.zarr"},
+        outputs={"model": out("artifacts/fit/model.pt"), "m": metrics("artifacts/fit/m.json")},
+    )
+    use = stage(
+        "use",
+        inputs={"model": "artifacts/fit/model.pt", "extra": "artifacts/gather/t.json"},
+        optional=("extra",),
+        outputs={"m": metrics("artifacts/use/m.json")},
+    )
+    gather = stage(
+        "gather",
+        SECOND,
+        inputs={"m": "artifacts/fit/m.json", "other": "artifacts/small/fit/m.json"},
+        per_seed=("m", "other"),
+        outputs={"t": table("artifacts/gather/t.json")},
+    )
+    stages = gen.dag_order([data, fit, use, gather], others=("small",))
+    profiles = [
+        _profile("params.yaml", "default", seeded=("fit",), stages=("data", "fit", "gather")),
+        _profile("profiles/small/params.yaml", "small", (5, 6), ("fit", "use"), ("data", "fit", "use")),
+    ]  # fmt: skip
+    return stages, profiles
+
+
+def _rendered() -> dict[str, dict]:
+    stages, profiles = _seeded_world()
+    code = {s.name: [f"stages/{s.name}.py"] for s in stages}
+    made = gen.made_by(profiles, stages)
+    return {p.dvc_yaml: yaml.safe_load(gen.render_profile(p, stages, code, made)) for p in profiles}
+
+
+def test_a_seeded_stage_runs_once_per_seed_with_its_seed_on_the_command_line():
+    fit = _rendered()["dvc.yaml"]["stages"]["fit"]
+    assert fit["foreach"] == [0, 1, 2]
+    body = fit["do"]
+    assert "--seed ${item}" in body["cmd"]
+    assert "--model artifacts/fit/seed_${item}/model.pt" in body["cmd"]
+    assert body["outs"] == ["artifacts/fit/seed_${item}/model.pt"]
+    # The seed comes from the command line: base.seed is no param of a seeded stage.
+    assert body["params"] == ["base.device"]
+
+
+def test_a_per_seed_input_reads_every_seed_and_depends_on_each():
+    gather = _rendered()["dvc.yaml"]["stages"]["gather"]
+    assert "--m artifacts/fit/seed_0,1,2/m.json" in gather["cmd"]
+    assert "--other artifacts/small/fit/seed_5,6/m.json" in gather["cmd"]
+    assert gather["deps"] == [
+        "stages/gather.py",
+        *(f"artifacts/fit/seed_{s}/m.json" for s in (0, 1, 2)),
+        *(f"artifacts/small/fit/seed_{s}/m.json" for s in (5, 6)),
+    ]
+
+
+def test_another_profile_writes_under_its_name_from_its_own_params_file():
+    small = _rendered()["profiles/small/dvc.yaml"]["stages"]
+    assert "plots" not in small
+    data = small["data"]
+    assert data["wdir"] == "../.."  # every path stays relative to the repository root
+    assert (
+        data["cmd"]
+        == "python -m stages.data --params profiles/small/params.yaml --out data/small/d.zarr"
+    )
+    fit = small["fit"]["do"]
+    assert fit["params"] == [{"profiles/small/params.yaml": ["base.device"]}]
+    assert "--d data/small/d.zarr" in fit["cmd"]
+    # A seeded consumer of a seeded stage reads the same seed.
+    use = small["use"]["do"]
+    assert "--model artifacts/small/fit/seed_${item}/model.pt" in use["cmd"]
+    # An optional input no stage of the profile writes is passed as absent, no dep.
+    assert "--extra -" in use["cmd"]
+    assert "artifacts/gather/t.json" not in use["deps"]
+
+
+def test_an_unseeded_consumer_reads_the_first_seed():
+    stages, profiles = _seeded_world()
+    default = _profile("params.yaml", "default", seeded=("fit",))
+    code = {s.name: [] for s in stages}
+    made = gen.made_by([default, profiles[1]], stages)
+    use = yaml.safe_load(gen.render_profile(default, stages, code, made))["stages"]["use"]
+    assert "--model artifacts/fit/seed_0/model.pt" in use["cmd"]
+    assert "--extra artifacts/gather/t.json" in use["cmd"]  # present here: a real input
+
+
+def test_a_profile_naming_unknown_or_unrun_stages_is_refused():
+    stages, _ = _seeded_world()
+    with pytest.raises(ValueError, match="unknown stages"):
+        _profile("params.yaml", "default", stages=("data", "nope")).runs(stages)
+    with pytest.raises(ValueError, match="does not run"):
+        _profile("params.yaml", "default", seeded=("use",), stages=("data",)).runs(stages)
+
+
+def test_dvc_loads_seeded_stages_across_profile_files(tmp_path):
+    """DVC expands the foreach, and an edge crosses from one dvc.yaml to another."""
+    stages, profiles = _seeded_world()
+    code = {s.name: [] for s in stages}
+    made = gen.made_by(profiles, stages)
+    (tmp_path / "profiles/small").mkdir(parents=True)
+    for p in profiles:
+        (tmp_path / p.dvc_yaml).write_text(gen.render_profile(p, stages, code, made))
+        (tmp_path / p.params).write_text("base: {seed: 0, device: cpu}\n")
+    from dvc.repo import Repo
+
+    Repo.init(str(tmp_path), no_scm=True)
+    with Repo(str(tmp_path)) as repo:
+        graph = repo.index.graph
+        by_name = {address(s, tmp_path): s for s in graph.nodes}
+        upstream = {address(u, tmp_path) for u in graph.successors(by_name["gather"])}
+    assert {"fit@0", "fit@1", "fit@2"} <= set(by_name)
+    assert upstream == {
+        "fit@0", "fit@1", "fit@2", "profiles/small/dvc.yaml:fit@5", "profiles/small/dvc.yaml:fit@6"
+    }  # fmt: skip
+
+
+def test_stage_io_seed_replaces_base_seed_and_expands_per_seed_inputs(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("base: {seed: 7, device: cpu}\n")
+    s = stage("gather", base=("seed",), inputs={"m": "a/m.json", "x": "b/x.pt"}, per_seed=("m",),
+              optional=("x",))  # fmt: skip
+    args = s.parser().parse_args(
+        ["--params", str(params), "--seed", "3", "--m", "a/seed_0,1/m.json", "--x", "-"]
+    )
+    io = StageIO(s, args)
+    assert io.base.seed == 3
+    assert io.seeds("m") == {0: Path("a/seed_0/m.json"), 1: Path("a/seed_1/m.json")}
+    assert io.optional("x") is None
+    with pytest.raises(TypeError, match="io.optional"):
+        io.x  # noqa: B018
+    with pytest.raises(TypeError, match="per_seed"):
+        io.seeds("x")
+    plain = StageIO(s, s.parser().parse_args(["--params", str(params)]))
+    assert plain.base.seed == 7
+    assert plain.seeds("m") == {None: Path("a/m.json")}

@@ -38,9 +38,17 @@ def test_every_section_validates_against_its_model(path, name):
 
 def test_registry_covers_every_stage_section():
     # the two a2e sections were once skipped by a name-mangling lookup: name them here
-    for name in ("a2e_explain", "a2e_robust", "igan_train", "lan_attacks", "base", "scale"):
+    for name in (
+        "a2e_explain",
+        "a2e_robust",
+        "igan_train",
+        "lan_attacks",
+        "lime_study",
+        "base",
+        "scale",
+    ):
         assert name in SECTIONS, name
-    assert len(SECTIONS) == 27
+    assert len(SECTIONS) == 29
 
 
 def test_is_a_real_cub_resnet152_run():
@@ -50,3 +58,20 @@ def test_is_a_real_cub_resnet152_run():
     assert train.arch == "resnet152"
     assert train.weights is not None and train.weights.suffix == ".pth"
     assert _sections(CUB_PARAMS)["base"]["device"] == "auto"
+
+
+DIGITS = ROOT / "profiles" / "digits" / "params.yaml"
+
+
+def test_the_digits_profile_has_every_section_its_stages_read_and_each_validates():
+    from flows.generate import declarations
+
+    raw = _sections(DIGITS)
+    assert set(raw) <= set(SECTIONS), sorted(set(raw) - set(SECTIONS))
+    runs = set(raw["profile"]["stages"])
+    needed = {"base", "profile"} | {
+        m.section for s in declarations() if s.name in runs for m in s.models if m.section
+    }
+    assert needed <= set(raw), f"missing {sorted(needed - set(raw))}"
+    for name in raw:
+        assert load(SECTIONS[name], DIGITS).section == name

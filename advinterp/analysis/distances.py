@@ -28,6 +28,9 @@ import numpy as np
 import pandas as pd
 
 from advinterp.grounding.cases import fooled, recovered
+
+# l2_rows is re-exported: the distances and the grounding share one normalisation
+from advinterp.grounding.selection import l2_rows as l2_rows
 from advinterp.grounding.selection import most_changed
 
 PANELS = {
@@ -50,13 +53,6 @@ def masked_distance(u: np.ndarray, v: np.ndarray, mask: np.ndarray) -> np.ndarra
     """
     diff = np.where(mask, np.asarray(u, np.float64) - np.asarray(v, np.float64), 0.0)
     return np.sqrt(np.sum(diff**2, axis=1))
-
-
-def l2_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit Euclidean norm (zero rows stay zero). Shape: (N, A) -> (N, A)."""
-    x = np.asarray(x, np.float64)
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
 
 
 @dataclass(frozen=True)

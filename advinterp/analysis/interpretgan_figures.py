@@ -16,6 +16,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from advinterp.figures import show_chw
+
 INPUTS: tuple[str, ...] = ("natural", "adversarial")
 """The rows drawn per example, in the order of the explanation arrays' ``input`` axis."""
 
@@ -31,7 +33,7 @@ class ExplanationRow:
     """One row of Figure 3/5: an input, its per-layer explanations, pixel attributions.
 
     Shape:
-        image: (3, H, W) in [0, 1]; explanations: (L, 3, H, W) in [0, 1];
+        image: (C, H, W) in [0, 1]; explanations: (L, C, H, W) in [0, 1] (C = 3 or 1);
         baselines: name -> (H, W) float.
     """
 
@@ -44,7 +46,7 @@ class ExplanationRow:
 
 
 def _image(ax, image: np.ndarray, title: str) -> None:
-    ax.imshow(np.clip(np.transpose(image, (1, 2, 0)), 0.0, 1.0), interpolation="nearest")
+    show_chw(ax, image)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title, fontsize=6)

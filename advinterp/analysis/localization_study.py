@@ -21,10 +21,10 @@ import pandas as pd
 import zarr
 from matplotlib.figure import Figure
 
+from advinterp.analysis.explainer_ranks import ALL, RANKED, table1, tie_break
 from advinterp.analysis.localization import (
     evaluate_examples,
     lime_maps,
-    mean_rank_table,
     nanmean0,
     pixel_maps,
     rank_explainers,
@@ -37,8 +37,6 @@ from advinterp.store import str_list_attr
 
 log = logging.getLogger(__name__)
 
-RANKED = ("saliency", "guided_backprop", "lime")  # Table 1
-ALL = (*RANKED, "random")  # the order of advinterp.explainers.suite.EXPLAINERS
 PAPER_TABLE1 = {
     "saliency": {"jaccard": 2.58, "hamming": 2.59},
     "guided_backprop": {"jaccard": 2.06, "hamming": 2.03},
@@ -137,12 +135,11 @@ def localization_study(
     E, n_max = len(loc["rows"]), max_superpixels
     h, w = loc["region"].shape[1:]
     total = h * w
-    tie = np.random.default_rng([seed, 11]).random((h, w))
+    tie = tie_break(seed, (h, w))
     regions = loc["region"].astype(bool)
 
-    adv = evaluate_examples(
-        regions, loc["lime_segments"], loc["lime_top"], pixel_maps(loc), n_max, tie, ALL
-    )
+    scored = table1(loc, n_max, tie)
+    adv = scored.result
     ci = loc["clean_index"]
     clean_of = {k: v[ci] for k, v in clean.items() if len(v) == len(clean["rows"])}
     control = evaluate_examples(
@@ -155,12 +152,9 @@ def localization_study(
         ALL,
     )
 
-    # Table 1 over the three explainers, and a 4-way ranking including random.
-    table = mean_rank_table(adv.jaccard[..., :3], adv.hamming[..., :3], RANKED)
-    table4 = mean_rank_table(adv.jaccard, adv.hamming, ALL)
+    table, table4, ranked = scored.mean_rank, scored.mean_rank_with_random, scored.ranked
     ranks_j = rank_explainers(adv.jaccard[..., :3])
     ranks_h = rank_explainers(adv.hamming[..., :3])
-    ranked = int((~np.isnan(ranks_j).any(-1)).sum())
 
     n = np.arange(1, n_max + 1)
     exp_j, exp_h = expected_random_curves(regions, adv.sizes, adv.n_valid)

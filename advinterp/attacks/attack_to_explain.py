@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -69,7 +69,8 @@ class A2EParams:
     """Hyper-parameters of Algorithms 1-2 (paper values in brackets).
 
     Attributes:
-        eta: l2 radius η of the perturbation in [0, 1] pixel units [10 at 224 px].
+        eta: l2 radius η of the perturbation in [0, 1] pixel units of the attacked images
+            [10 at 224 px; :func:`at_image_size` rescales a budget stated at 224 px].
         batch_size: mini-batch size b: the seed plus ``b - 1`` distribution samples [32].
         gamma: stop Algorithm 1 once the expected target probability ℘ >= γ [0.8].
         max_iterations: cap on the first run of Algorithm 1 (the paper has none).
@@ -101,6 +102,30 @@ class A2EParams:
             raise ValueError("need eta > 0, batch_size >= 2 and 0 <= gamma <= 1")
         if self.max_iterations < 1 or self.refine_every < 0 or self.refine_until < 0:
             raise ValueError("need max_iterations >= 1, refine_every >= 0, refine_until >= 0")
+
+
+def eta_at_size(eta: float, image_shape: tuple[int, int], reference_size: int | None) -> float:
+    """The l2 radius for ``image_shape`` of a budget ``eta`` stated at a square
+    ``reference_size`` image (the paper's 224 px): the same rms per pixel value.
+
+    ``||p||_2 = rms * sqrt(3 H W)``, so equal rms means η scales with ``sqrt(H W)`` over
+    ``reference_size`` (``image_size / reference_size`` for a square image): the paper's
+    η = 10 at 224 px is 2.86 at 64 px, not 10 (which would be a 3.5x larger rms).
+    ``reference_size=None``: ``eta`` is already stated at this image size.
+    """
+    if reference_size is None:
+        return float(eta)
+    if reference_size < 1 or min(image_shape) < 1:
+        raise ValueError(f"need positive sizes, got {image_shape} and {reference_size}")
+    h, w = image_shape
+    return float(eta) * math.sqrt(h * w) / reference_size
+
+
+def at_image_size(
+    params: A2EParams, image_shape: tuple[int, int], reference_size: int | None
+) -> A2EParams:
+    """``params`` with η (stated at ``reference_size``) rescaled by :func:`eta_at_size`."""
+    return replace(params, eta=eta_at_size(params.eta, image_shape, reference_size))
 
 
 @dataclass(frozen=True)

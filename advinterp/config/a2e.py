@@ -15,7 +15,9 @@ class A2EAttackParams(Section):
     """Algorithms 1-2 of Jalwana et al. (attack to explain); paper values in brackets."""
 
     eta: float = Field(
-        gt=0.0, description="l2 radius η in [0, 1] pixel units [10 at 224 px ~ 2.9 at 64 px]"
+        gt=0.0,
+        description="l2 radius η in [0, 1] pixel units, stated at the section's reference_size "
+        "(scaled to the image size at equal rms per value) [10 at 224 px]",
     )
     batch_size: int = Field(8, ge=2, description="mini-batch b: seed + b-1 samples [32]")
     gamma: float = Field(0.8, ge=0.0, le=1.0, description="stop when ℘ >= γ [0.8]")
@@ -77,12 +79,20 @@ class A2EExplainConfig(Section):
     section: ClassVar[str | None] = "a2e_explain"
 
     targets: list[int] = Field([3, 11, 17], min_length=1, description="target classes")
-    seeds_per_target: int = Field(2, ge=2, description="perturbations per target, one seed each")
+    seeds_per_target: int = Field(
+        2, ge=2, description="perturbations per target, one seed each (the headline spreads)"
+    )
+    reference_size: int | None = Field(
+        224,
+        ge=1,
+        description="image side at which attack.eta is stated (the paper's 224 px); η is "
+        "scaled by image_size / reference_size (equal rms per value); null = η as is",
+    )
     num_samples: int = Field(32, ge=1, description="|D̄|: distribution samples [256]")
     eval_images: int = Field(
         200, ge=1, description="held-out non-target test images for the cross-model table"
     )
-    attack: A2EAttackParams = A2EAttackParams(eta=8.0)
+    attack: A2EAttackParams = A2EAttackParams(eta=10.0)
     region: A2ERegionConfig = A2ERegionConfig()
     figure: FigureParams = FigureParams(dpi=100)
 
@@ -94,7 +104,7 @@ class A2EInpaintConfig(Section):
     mask_size: float = Field(0.25, gt=0.0, lt=1.0, description="side of F / image side")
     fill: float = Field(0.5, ge=0.0, le=1.0, description="value of the corrupted pixels")
     beta: float = Field(10.0, ge=0.0, description="β of Eq. 4 [10]")
-    attack: A2EAttackParams = A2EAttackParams(eta=6.0, gamma=0.99, refine_every=0)
+    attack: A2EAttackParams = A2EAttackParams(eta=21.0, gamma=0.99, refine_every=0)
 
 
 class A2ESketchConfig(Section):
@@ -102,7 +112,7 @@ class A2ESketchConfig(Section):
 
     n_segments: int = Field(24, ge=2, description="SLIC blobs of the crude sketch")
     compactness: float = Field(10.0, gt=0.0)
-    attack: A2EAttackParams = A2EAttackParams(eta=17.0, gamma=0.99)
+    attack: A2EAttackParams = A2EAttackParams(eta=60.0, gamma=0.99)
 
 
 class A2ERobustConfig(Section):
@@ -114,11 +124,17 @@ class A2ERobustConfig(Section):
         None, description="checkpoint stem in adv_train's models dir; null = largest train eps"
     )
     targets: list[int] = Field([3, 11], min_length=1, description="generation/sketch classes")
-    seeds_per_target: int = Field(2, ge=1)
+    seeds_per_target: int = Field(2, ge=1, description="generated images per target")
+    reference_size: int | None = Field(
+        224,
+        ge=1,
+        description="image side at which every task's eta is stated (the paper's 224 px); "
+        "scaled by image_size / reference_size (equal rms per value); null = η as is",
+    )
     num_samples: int = Field(32, ge=1, description="Gaussian draws forming D̄ [256]")
     downsample: int = Field(4, ge=1, description="Gaussian fitted at 1/downsample size [4]")
     ridge: float = Field(1e-4, ge=0.0, description="variance added to Σ's diagonal")
-    generation: A2EAttackParams = A2EAttackParams(eta=11.0, gamma=0.99, refine_every=0)
+    generation: A2EAttackParams = A2EAttackParams(eta=40.0, gamma=0.99, refine_every=0)
     inpainting: A2EInpaintConfig = A2EInpaintConfig()
     sketch: A2ESketchConfig = A2ESketchConfig()
     pgd_step_size: float | None = Field(

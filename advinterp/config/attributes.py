@@ -166,6 +166,11 @@ class GroundConfig(Section):
         "sje", description="whose predictions decide correct/misclassified and the wrong class"
     )
     top_k: int = Field(10, ge=1, description="attributes selected per image (paper: 50/50/100)")
+    normalize: Literal["none", "l2"] = Field(
+        "l2",
+        description="l2: predicted attributes to unit norm like φ before the Eq. 16/17 margins "
+        "(as distances.normalize); none: raw θ(x)W, whose norm swamps φ",
+    )
     attribute_thresh: float = Field(0.3, gt=0.0, lt=1.0, description="box carries attribute")
     box_thresh: float = Field(0.3, ge=0.0, lt=1.0, description="detections considered")
     iou_thresh: float = Field(0.5, gt=0.0, le=1.0, description="grounding vs part boxes")

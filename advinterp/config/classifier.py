@@ -16,7 +16,7 @@ class TrainConfig(Section):
     section: ClassVar[str | None] = "train"
 
     arch: ClassifierArch = Field(
-        "tiny_resnet", description="torchvision model name or 'tiny_resnet'"
+        "tiny_resnet", description="torchvision model name, 'tiny_resnet' or 'small_cnn'"
     )
     weights: Path | None = Field(None, description="local state_dict to start from (never fetched)")
     epochs: int = Field(15, ge=1)
@@ -26,13 +26,19 @@ class TrainConfig(Section):
     )
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     augment: bool = True
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    mean: tuple[float, ...] = Field(
+        (0.485, 0.456, 0.406), min_length=1, description="one per image channel"
+    )
+    std: tuple[float, ...] = Field(
+        (0.229, 0.224, 0.225), min_length=1, description="one per image channel"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         if min(self.std) <= 0:
             raise ValueError("std must be positive")
+        if len(self.mean) != len(self.std):
+            raise ValueError("mean and std need the same length (one value per image channel)")
         return self
 
 

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from advinterp.errors import ParamError
 
@@ -46,6 +53,9 @@ class Method:
 
 SHARED = Method(
     "shared", "Data and classifier", "the dataset and the classifier f every method explains", 0
+)
+FINDINGS = Method(
+    "findings", "Findings", "each paper's headline claims beside ours, over seeds", 98
 )
 REPORT = Method("report", "Report", "one page of every method's results", 99)
 
@@ -81,6 +91,34 @@ class BaseConfig(Section):
     chunk_size: int = Field(
         64, ge=1, description="samples per zarr shard: the unit of streaming and of parallel work"
     )
+
+
+class ProfileConfig(Section):
+    """``profile``: which stages a params file runs, where they write, and over which seeds.
+
+    The default ``params.yaml`` is the profile whose outputs sit at the declared paths
+    (``artifacts/<stage>/...``); any other profile (``profiles/<name>/params.yaml``)
+    writes under ``artifacts/<name>/`` and ``data/<name>/``. A ``seeded`` stage runs
+    once per seed (DVC ``foreach``, ``--seed``), writing under ``seed_<s>/``; its seeds
+    replace ``base.seed`` for everything random in it. ``flows.generate`` renders the
+    profile's dvc.yaml from this section.
+    """
+
+    section: ClassVar[str | None] = "profile"
+
+    name: str = Field("birds", pattern=r"^[a-z][a-z0-9_]*$")
+    stages: tuple[str, ...] | None = Field(
+        None, description="the stages this profile runs (null = every declared stage)"
+    )
+    seeds: tuple[int, ...] = Field((0,), min_length=1, description="the seeds of the seeded stages")
+    seeded: tuple[str, ...] = Field((), description="stages replicated once per seed")
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
+        if len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
+            raise ValueError("seeds must be distinct non-negative integers")
+        return seeds
 
 
 class OptimizerParams(Section):

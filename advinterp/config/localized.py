@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from advinterp.config.core import FigureParams, Method, Section
 
@@ -63,7 +63,13 @@ class ExplainConfig(Section):
     section: ClassVar[str | None] = "explain"
 
     batch_size: int = Field(64, ge=1, description="images per gradient-explainer call")
-    lime_segmentation: Literal["quickshift", "felzenszwalb"] = "quickshift"
+    # advinterp.explainers.saliency.SaliencyForm (not imported: configs import no torch)
+    saliency: Literal["log_prob", "loss", "logit"] = Field(
+        "log_prob",
+        description="J of classic saliency relu(dJ/dx): log_prob (the paper's sign), loss "
+        "(cross-entropy literally) or logit (Grad-CAM's class score)",
+    )
+    lime_segmentation: Literal["quickshift", "felzenszwalb"] = "felzenszwalb"
     quickshift: QuickshiftParams = QuickshiftParams()
     felzenszwalb: FelzenszwalbParams = FelzenszwalbParams(scale=50.0, sigma=0.5, min_size=10)
     lime_num_samples: int = Field(1000, ge=2, description="perturbed samples per explanation")
@@ -87,3 +93,47 @@ class ExplainEvalConfig(Section):
         0.1, gt=0.0, le=1.0, description="top-pixel share compared between clean and adversarial"
     )
     figure: FigureParams = FigureParams(dpi=72)
+
+
+class LimeStudyConfig(Section):
+    """``lime_study``: Table 1 under several LIME segmentations and saliency forms.
+
+    Segmentations: ``quickshift`` and ``felzenszwalb`` with the ``explain`` params,
+    ``quickshift_lime`` with lime's own defaults (4 / 200 / 0.2),
+    ``felzenszwalb_attack`` with the attack's params (``localized_attack.segmentation``,
+    as recorded in its store), ``attack_segments`` the attack's own segments of the clean
+    image (an oracle: it hands LIME the ground truth's outline).
+    """
+
+    section: ClassVar[str | None] = "lime_study"
+
+    num_images: int = Field(
+        12, ge=1, description="localized examples, evenly spaced over the set (explain: all)"
+    )
+    lime_num_samples: int = Field(
+        200, ge=2, description="perturbed samples per explanation (explain: lime_num_samples)"
+    )
+    segmentations: list[
+        Literal[
+            "quickshift",
+            "quickshift_lime",
+            "felzenszwalb",
+            "felzenszwalb_attack",
+            "attack_segments",
+        ]
+    ] = Field(
+        ["quickshift", "quickshift_lime", "felzenszwalb", "felzenszwalb_attack", "attack_segments"],
+        min_length=1,
+    )
+    saliency: list[Literal["log_prob", "loss", "logit"]] = Field(
+        ["log_prob", "loss", "logit"], min_length=1, description="saliency forms (explain.saliency)"
+    )
+    figure_examples: int = Field(2, ge=1, description="examples in the superpixel figure")
+    figure: FigureParams = FigureParams(dpi=72)
+
+    @field_validator("segmentations", "saliency")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"listed twice: {value}")
+        return value

@@ -5,7 +5,7 @@ Schema (all per-sample arrays sharded along axis 0):
 ==================  ===============  =========================================
 array               shape / dtype    meaning
 ==================  ===============  =========================================
-images              (N,3,S,S) f32    pixels in [0, 1]
+images              (N,C,S,S) f32    pixels in [0, 1] (C = 3 RGB, 1 grey)
 labels              (N,) i64         class index
 split               (N,) i8          0 train, 1 val, 2 test
 image_attributes    (N,A) u8         per-image attribute labels (if known)
@@ -55,6 +55,10 @@ def write_dataset(
 ) -> zarr.Group:
     """Write index and images to a new store at ``path``, one shard of images at a time."""
     n, S = index.num_samples, source.image_size
+    # The channel count is the source's (3 for RGB sources, 1 for the digits): read it
+    # off the first shard, which is written first anyway.
+    first = source.load(range(0, min(n, chunk_size)))
+    channels = first.shape[1]
     group = create_group(
         path,
         {
@@ -69,14 +73,14 @@ def write_dataset(
     images = create_array(
         group,
         "images",
-        (n, 3, S, S),
+        (n, channels, S, S),
         "float32",
         dims=("sample", "channel", "y", "x"),
         chunk_size=chunk_size,
-        attrs={"range": [0.0, 1.0], "units": "RGB intensity"},
+        attrs={"range": [0.0, 1.0], "units": "RGB intensity" if channels == 3 else "intensity"},
     )
-    for sl in track(shard_slices(n, chunk_size), desc="images", unit="shard"):
-        images[sl] = source.load(range(sl.start, sl.stop))
+    for k, sl in enumerate(track(shard_slices(n, chunk_size), desc="images", unit="shard")):
+        images[sl] = first if k == 0 else source.load(range(sl.start, sl.stop))
     C = index.class_attributes.shape[0]
     # (name, values, dims, chunk size, attrs), written in this order.
     arrays: list[tuple[str, np.ndarray, tuple[str, ...], int, dict[str, Any] | None]] = [
@@ -126,7 +130,7 @@ class DatasetArtifact:
     """A dataset store opened for reading: its index in memory, its pixels on disk.
 
     Shape:
-        images: (N, 3, S, S) float32 in [0, 1]: a zarr array read lazily, shard by shard
+        images: (N, C, S, S) float32 in [0, 1] (C = 3 or 1): a zarr array read lazily, shard by shard
             (any array-like in tests); ``chunk`` samples per read, its storage shard.
     """
 

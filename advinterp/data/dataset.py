@@ -180,7 +180,7 @@ class AttributeIndex:
 
 
 class ImageSource(Protocol):
-    """Pixels on demand: ``load(indices)`` -> (n, 3, H, W) float32 in [0, 1]."""
+    """Pixels on demand: ``load(indices)`` -> (n, C, H, W) float32 in [0, 1] (C = 3 or 1)."""
 
     @property
     def image_size(self) -> int:

@@ -35,6 +35,15 @@ def open_source(cfg: DatasetConfig, seed: int) -> tuple[AttributeIndex, ImageSou
         keep = _keep(index, cfg, seed)
         if keep is not None:
             index, images = subset_index(index, keep), _Subset(ds, keep)
+    elif cfg.source == "digits":
+        from advinterp.data import digits
+
+        assert cfg.digits is not None  # checked by DatasetConfig
+        dg = digits.generate(cfg.digits, cfg.image_size, seed, cfg.val_fraction, cfg.test_fraction)
+        index, images, origin = dg.index, dg, "digits dataset"
+        keep = _keep(index, cfg, seed)
+        if keep is not None:
+            index, images = subset_index(index, keep), _Subset(dg, keep)
     else:
         assert cfg.root is not None  # checked by DatasetConfig
         if not cfg.root.is_dir():

@@ -7,6 +7,11 @@ what the model, not the data, takes the class to be. Also the region-specific va
 of Fig. 4 (the same uniform mean-colour patch in the seed and every sample) and the
 cross-model check: each model's target probability on the other models' perturbations,
 added to held-out non-target images and shown alone as an image.
+
+The budget η is stated at the paper's image size (``reference_size``, 224 px) and scaled
+to ours at equal rms per pixel value (:func:`~advinterp.attacks.attack_to_explain.eta_at_size`).
+The headline numbers (``metrics["headline"]``) are :func:`~advinterp.analysis.spread.spread`
+dicts over the seed index: for each seed, the mean over the targets of that seed's run.
 """
 
 from __future__ import annotations
@@ -21,14 +26,15 @@ import pandas as pd
 import torch
 import zarr
 
+from advinterp.analysis.spread import spread
 from advinterp.attacks.attack_to_explain import (
     A2EParams,
     A2EResult,
+    at_image_size,
     attack_to_explain,
     energy_near,
     mean_colour,
     patch_box,
-    target_probability,
     visualise_perturbation,
     with_patch,
 )
@@ -184,7 +190,20 @@ def explain_classes(
     region_target = cfg.targets[0] if cfg.region.target is None else cfg.region.target
     if region_target >= C:
         raise ParamError(f"a2e_explain.region.target: class {region_target} does not exist")
-    params = A2EParams(**cfg.attack.model_dump())
+    # η is stated at the paper's image size: the same rms per pixel value at ours
+    params = at_image_size(
+        A2EParams(**cfg.attack.model_dump()),
+        (int(images.shape[-2]), int(images.shape[-1])),
+        cfg.reference_size,
+    )
+    log.info(
+        "eta %.3g at %d px (%.3g at %s px, rms %.3g per value)",
+        params.eta,
+        S,
+        cfg.attack.eta,
+        cfg.reference_size,
+        params.eta / np.sqrt(np.prod(images.shape[-3:])),
+    )
     rng = np.random.default_rng(seed)
     plan = _plan(labels, split, list(dict.fromkeys([*cfg.targets, region_target])), cfg, rng)
 
@@ -272,11 +291,15 @@ def explain_classes(
     metrics = {
         "params": {
             "eta": params.eta,
+            "eta_at_reference_size": cfg.attack.eta,
+            "reference_size": cfg.reference_size,
+            "rms_per_value": params.eta / float(np.sqrt(np.prod(images.shape[-3:]))),
             "gamma": params.gamma,
             "b": params.batch_size,
             "num_samples": cfg.num_samples,
         },
         "chance": 1.0 / C,
+        "headline": _headline(runs, cfg.targets, cross["clean_heldout_target_rate"]),
         "models": per_model,
         "cross_model": cross,
         "region": {
@@ -320,7 +343,9 @@ def _cross_model(
     """Sec. 5.1's cross-model check: every model's mean target probability on every
     model's (unpatched) perturbations, added to held-out non-target test images and
     alone as an image; also on the clean held-out images. Adds each run's values to
-    its record (``heldout_probability_<model>``, ``image_probability_<model>``)."""
+    its record: ``heldout_probability_<model>`` (mean p(target) of held-out + p),
+    ``heldout_fooling_rate_<model>`` (share of them whose top class is the target),
+    ``image_probability_<model>`` and ``image_top1_<model>`` (p alone, as an image)."""
     heldout = {t: read_rows(images, plan[t]["heldout"]).to(device) for t in targets}
     cross_added: dict[str, dict[str, list[float]]] = {
         s: {e: [] for e in MODEL_KEYS} for s in MODEL_KEYS
@@ -329,20 +354,25 @@ def _cross_model(
         s: {e: [] for e in MODEL_KEYS} for s in MODEL_KEYS
     }
     clean: dict[str, list[float]] = {e: [] for e in MODEL_KEYS}
+    clean_rate: dict[str, list[float]] = {e: [] for e in MODEL_KEYS}
     for run_info, res in zip(runs, results, strict=True):
         if run_info["region"] >= 0 or run_info["target"] not in heldout:
             continue
         t, p = run_info["target"], res.perturbation.to(device)
         for e, model in models.items():
-            added = target_probability(model, (heldout[t] + p).clamp(0, 1), t).mean()
-            as_image = target_probability(model, visualise_perturbation(p)[None], t)[0]
-            cross_added[run_info["model"]][e].append(float(added))
-            cross_image[run_info["model"]][e].append(float(as_image))
-            run_info[f"heldout_probability_{e}"] = float(added)
-            run_info[f"image_probability_{e}"] = float(as_image)
+            added, added_top1 = target_scores(model, (heldout[t] + p).clamp(0, 1), t)
+            as_image, as_image_top1 = target_scores(model, visualise_perturbation(p)[None], t)
+            cross_added[run_info["model"]][e].append(float(added.mean()))
+            cross_image[run_info["model"]][e].append(float(as_image[0]))
+            run_info[f"heldout_probability_{e}"] = float(added.mean())
+            run_info[f"heldout_fooling_rate_{e}"] = float(added_top1.float().mean())
+            run_info[f"image_probability_{e}"] = float(as_image[0])
+            run_info[f"image_top1_{e}"] = float(as_image_top1[0])
     for t in targets:
         for e, model in models.items():
-            clean[e].append(float(target_probability(model, heldout[t], t).mean()))
+            prob, top1 = target_scores(model, heldout[t], t)
+            clean[e].append(float(prob.mean()))
+            clean_rate[e].append(float(top1.float().mean()))
     return {
         "added_to_heldout_images": {
             s: {e: float(np.mean(v)) for e, v in d.items()} for s, d in cross_added.items()
@@ -351,7 +381,65 @@ def _cross_model(
             s: {e: float(np.mean(v)) for e, v in d.items()} for s, d in cross_image.items()
         },
         "clean_heldout_images": {e: float(np.mean(v)) for e, v in clean.items()},
+        "clean_heldout_target_rate": {e: float(np.mean(v)) for e, v in clean_rate.items()},
     }
+
+
+@torch.no_grad()
+def target_scores(
+    model: ImageClassifier, images: torch.Tensor, target: int, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``P(K(I) -> target)`` and whether the target is the top class, per image (one
+    forward pass; the model must already be in eval mode).
+
+    Shape:
+        images: (N, 3, H, W) float32 in [0, 1]; returns (N,) float32 and (N,) bool.
+    """
+    probs, top1 = [], []
+    for s in range(0, len(images), batch_size):
+        logits = model(images[s : s + batch_size])
+        probs.append(torch.softmax(logits, dim=1)[:, target])
+        top1.append(logits.argmax(dim=1) == target)
+    if not probs:
+        return images.new_zeros(0), torch.zeros(0, dtype=torch.bool, device=images.device)
+    return torch.cat(probs), torch.cat(top1)
+
+
+HEADLINE = {
+    "heldout_fooling_rate": "heldout_fooling_rate",
+    "perturbation_classified_as_target": "image_top1",
+    "heldout_target_probability": "heldout_probability",
+}
+"""Headline numbers (metrics key -> per-run column prefix): the share of held-out
+non-target test images that ``p`` turns into the target (Eq. 2's fooling, on images D̄
+never saw), the class-revealing measure (``p`` alone, shown as an image, is classified
+as the target) and the mean target probability of held-out images + ``p``."""
+
+
+def _headline(
+    runs: list[dict[str, Any]], targets: Sequence[int], clean_rate: Mapping[str, float]
+) -> dict[str, Any]:
+    """The headline numbers as spreads over the seed index: for seed k, the mean over the
+    targets of the run with seed k, per perturbation source and judging model (own model
+    on the diagonal, cross-model off it). ``clean_heldout_target_rate``: the same held-out
+    images without ``p`` (equal for every seed: they do not depend on it)."""
+    table = pd.DataFrame(runs)
+    table = table[(table.region < 0) & table.target.isin(list(targets))]
+
+    def by_seed(source: str, column: str) -> dict[str, Any]:
+        per_seed = table[table.model == source].groupby("seed")[column].mean().sort_index()
+        return spread(per_seed.to_numpy())
+
+    out: dict[str, Any] = {
+        key: {
+            source: {judge: by_seed(source, f"{prefix}_{judge}") for judge in MODEL_KEYS}
+            for source in MODEL_KEYS
+        }
+        for key, prefix in HEADLINE.items()
+    }
+    out["clean_heldout_target_rate"] = dict(clean_rate)
+    out["over"] = "seed index; each value the mean over the targets; [perturbation of][judged by]"
+    return out
 
 
 def _region_metrics(

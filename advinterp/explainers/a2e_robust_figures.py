@@ -16,21 +16,22 @@ if TYPE_CHECKING:  # types only: the stage imports (and depends on) its own expe
     from advinterp.explainers.a2e_robust_tasks import RobustTasks
 
 
-def _standard_confidence(rec: dict, name: str) -> str:
-    return f"std {rec[f'{name}/standard_confidence']:.2f}"
+def _judge_confidence(rec: dict, name: str) -> str:
+    # the independent judge (the second architecture): it took no part in the robust model
+    return f"2nd {rec[f'{name}/second_confidence']:.2f}"
 
 
 def generation_figure(result: RobustTasks, class_names: Sequence[str], dpi: int) -> Figure:
-    """Fig. 6 analogue: Gaussian seed, attack to explain, PGD; captions the standard
-    model's p(target)."""
+    """Fig. 6 analogue: Gaussian seed, attack to explain, PGD; captions the independent
+    judge's (second model's) p(target)."""
     task, eta = result.generation, result.metrics["generation"]["eta"]
     methods = ("seed", "a2e", "pgd")
     return image_grid(
         [[task.images[m][i] for m in methods] for i in range(len(task.records))],
         row_labels=[class_names[r["target"]] for r in task.records],
         col_labels=["Gaussian seed", "attack to explain", "PGD (Santurkar)"],
-        captions=[[_standard_confidence(r, m) for m in methods] for r in task.records],
-        title=f"Generation, robust model, η={eta:g} (Fig. 6); caption: standard model's p(target)",
+        captions=[[_judge_confidence(r, m) for m in methods] for r in task.records],
+        title=f"Generation, robust model, η={eta:.3g} (Fig. 6); caption: second model's p(target)",
         dpi=dpi,
     )
 
@@ -51,14 +52,14 @@ def inpainting_figure(result: RobustTasks, class_names: Sequence[str], dpi: int)
             [""] + [f"mse {r[f'{m}/masked_mse']:.3f}" for m in ("corrupted", "a2e", "pgd")]
             for r in task.records
         ],
-        title=f"Inpainting, Eq. 4, β={beta:g}, η={eta:g} (Fig. 7); caption: masked-region MSE",
+        title=f"Inpainting, Eq. 4, β={beta:g}, η={eta:.3g} (Fig. 7); caption: masked-region MSE",
         dpi=dpi,
     )
 
 
 def sketch_figure(result: RobustTasks, class_names: Sequence[str], dpi: int) -> Figure:
     """Fig. 8 analogue: sketched image, crude sketch, attack to explain, PGD; captions the
-    standard model's p(target)."""
+    independent judge's (second model's) p(target)."""
     task, eta = result.sketch, result.metrics["sketch"]["eta"]
     return image_grid(
         [
@@ -73,9 +74,8 @@ def sketch_figure(result: RobustTasks, class_names: Sequence[str], dpi: int) -> 
             "PGD (Santurkar)",
         ],
         captions=[
-            [""] + [_standard_confidence(r, m) for m in ("sketch", "a2e", "pgd")]
-            for r in task.records
+            [""] + [_judge_confidence(r, m) for m in ("sketch", "a2e", "pgd")] for r in task.records
         ],
-        title=f"Sketch manipulation, η={eta:g} (Fig. 8); caption: standard model's p(target)",
+        title=f"Sketch manipulation, η={eta:.3g} (Fig. 8); caption: second model's p(target)",
         dpi=dpi,
     )

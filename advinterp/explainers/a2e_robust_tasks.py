@@ -3,11 +3,18 @@
 Jalwana et al. Sec. 5.2 (Figs. 6-8): attack-to-explain on an adversarially trained
 classifier with distribution samples from a class-conditional Gaussian, each task beside
 Santurkar et al.'s baseline (targeted l2 PGD on the same robust model, same seed, same
-budget η and as many steps as Algorithm 1 took). Scored by classifiers that took no
-part in the optimisation (the standard model and the second architecture) and the
-robust model itself: target-class confidence and top-1 for generation and
-manipulation, and for inpainting also the error on the masked region against the
-original image. The building blocks are :mod:`advinterp.explainers.robust_generation`.
+budget η and as many steps as Algorithm 1 took). Every η is stated at the paper's image
+size (``reference_size``, 224 px) and scaled to ours at equal rms per pixel value
+(:func:`~advinterp.attacks.attack_to_explain.eta_at_size`), as in ``a2e_explain``.
+
+Scored by target-class confidence and top-1 (generation and manipulation; for inpainting
+the true class and the error on the masked region against the original image) under
+:data:`JUDGES`. Only the second architecture is an independent judge: it is trained from
+scratch and took no part in producing the robust model (:func:`check_independent` refuses
+one that did). The robust model scores its own images, and the parent, the standard model
+``adv_train`` fine-tunes into the robust one, is reported beside them but shares its
+weights' history, so it is no independent judge. The building blocks are
+:mod:`advinterp.explainers.robust_generation`.
 """
 
 from __future__ import annotations
@@ -22,7 +29,13 @@ import numpy as np
 import torch
 import zarr
 
-from advinterp.attacks.attack_to_explain import A2EParams, Penalty, attack_to_explain
+from advinterp.analysis.spread import spread
+from advinterp.attacks.attack_to_explain import (
+    A2EParams,
+    Penalty,
+    at_image_size,
+    attack_to_explain,
+)
 from advinterp.config.a2e import A2EAttackParams, A2ERobustConfig
 from advinterp.data.dataset import TEST, TRAIN, AttributeIndex
 from advinterp.data.rows import read_rows
@@ -43,8 +56,75 @@ from advinterp.progress import track
 
 log = logging.getLogger(__name__)
 
-JUDGES = ("standard", "second", "robust")
-"""The classifiers that score every image (the robust one is also the optimised one)."""
+JUDGES = ("second", "robust", "parent")
+"""The classifiers that score every image: the independent judge (:data:`INDEPENDENT`),
+the robust model (also the optimised one) and its parent (the model it was fine-tuned
+from; not independent)."""
+INDEPENDENT = "second"
+"""The judge that took no part in producing the robust model: the headline numbers'."""
+MAX_LINEAGE = 16
+
+
+def _source_path(source: str, checkpoint: Path) -> Path:
+    """Where the ``source`` recorded in ``checkpoint`` lives. A stage records its input as
+    given, relative to the directory it ran in (the repository root), which need not be
+    ours: the first existing of the working directory and each directory above
+    ``checkpoint`` (``artifacts/adv_train/models/at_0.02.pt`` names
+    ``artifacts/train/model.pt`` from the root above it)."""
+    recorded = Path(source)
+    if recorded.is_absolute():
+        return recorded.resolve()
+    for base in (Path.cwd(), *checkpoint.parents):
+        if (base / recorded).is_file():
+            return (base / recorded).resolve()
+    return (Path.cwd() / recorded).resolve()
+
+
+def lineage(path: Path) -> list[Path]:
+    """``path`` and the checkpoints it was derived from, nearest first: the chain of
+    ``metadata["source"]`` entries (``adv_train`` records the model it fine-tuned), each
+    found by :func:`_source_path`; a missing file ends the chain."""
+    chain = [Path(path).resolve()]
+    while len(chain) < MAX_LINEAGE and chain[-1].is_file():
+        source = read_weights_file(chain[-1]).get("metadata", {}).get("source")
+        if not source:
+            break
+        found = _source_path(str(source), chain[-1])
+        if found in chain:
+            break
+        chain.append(found)
+    return chain
+
+
+def _same_weights(a: Path, b: Path) -> bool:
+    """Whether two checkpoint files hold identical weights (a copy under another name)."""
+    sa, sb = (read_weights_file(p).get("state_dict", {}) for p in (a, b))
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def took_part(judge: Path, model: Path) -> bool:
+    """Whether checkpoint ``judge`` took part in producing checkpoint ``model``: it is
+    ``model``, one of its ancestors or shares one (by :func:`lineage`), or holds the
+    same weights as one of them."""
+    ours, theirs = lineage(judge), lineage(model)
+    if set(ours) & set(theirs):
+        return True
+    present = [(a, b) for a in ours for b in theirs if a.is_file() and b.is_file()]
+    return any(_same_weights(a, b) for a, b in present)
+
+
+def check_independent(judge: Path, model: Path, what: str) -> None:
+    """Refuse ``judge`` (named ``what`` in the error) if it took part in producing
+    ``model`` (:func:`took_part`): a judge fine-tuned into the model shares its gradients.
+
+    Raises:
+        CheckpointError: it did.
+    """
+    if took_part(judge, model):
+        raise CheckpointError(
+            f"{what}: {judge} took part in producing the robust model {model} "
+            f"(lineage {[str(p) for p in lineage(model)]}); an independent judge must not"
+        )
 
 
 def load_robust(
@@ -87,9 +167,12 @@ def corrupt_position(
     return top, left
 
 
-def a2e_params(attack: A2EAttackParams) -> A2EParams:
-    """The attack's hyper-parameters from their params section."""
-    return A2EParams(**attack.model_dump())
+def a2e_params(
+    attack: A2EAttackParams, image_shape: tuple[int, int], reference_size: int | None
+) -> A2EParams:
+    """The attack's hyper-parameters from their params section, η (stated at
+    ``reference_size``) scaled to ``image_shape`` at equal rms per pixel value."""
+    return at_image_size(A2EParams(**attack.model_dump()), image_shape, reference_size)
 
 
 def judge_scores(
@@ -249,16 +332,25 @@ def robust_tasks(
     inpainting = _inpainting(judges, cfg, draws, rng)
     sketch = _sketch(judges, cfg, draws)
     gen_rec, inp_rec, sk_rec = generation.records, inpainting.records, sketch.records
+
+    def eta(attack: A2EAttackParams) -> dict[str, float]:
+        """The η used (pixel units at our size) and as stated at the reference size."""
+        used = a2e_params(attack, (S, S), cfg.reference_size).eta
+        return {"eta": used, "eta_at_reference_size": attack.eta}
+
     metrics = {
         "chance": 1.0 / C,
+        "reference_size": cfg.reference_size,
+        "independent_judge": INDEPENDENT,
+        "headline": _headline(gen_rec),
         "generation": {
-            "eta": cfg.generation.eta,
+            **eta(cfg.generation),
             "n": len(gen_rec),
             **{m: mean_by_prefix(gen_rec, f"{m}/") for m in ("seed", "a2e", "pgd")},
             "mean_iterations": float(np.mean([r["iterations"] for r in gen_rec])),
         },
         "inpainting": {
-            "eta": cfg.inpainting.attack.eta,
+            **eta(cfg.inpainting.attack),
             "beta": cfg.inpainting.beta,
             "n": len(inp_rec),
             **{
@@ -267,7 +359,7 @@ def robust_tasks(
             "mean_iterations": float(np.mean([r["iterations"] for r in inp_rec])),
         },
         "sketch": {
-            "eta": cfg.sketch.attack.eta,
+            **eta(cfg.sketch.attack),
             "n": len(sk_rec),
             **{m: mean_by_prefix(sk_rec, f"{m}/") for m in ("sketch", "a2e", "pgd")},
             "mean_iterations": float(np.mean([r["iterations"] for r in sk_rec])),
@@ -276,15 +368,37 @@ def robust_tasks(
     return RobustTasks(generation, inpainting, sketch, metrics)
 
 
+def _headline(gen_rec: list[dict[str, Any]]) -> dict[str, Any]:
+    """Generation's headline numbers as spreads over the seed index: for seed k, the mean
+    over the targets of the k-th generated image, judged by the independent judge (the
+    share classified as the target, and its mean target probability) for the Gaussian
+    seed, attack to explain and PGD."""
+    seeds = sorted({r["seed_index"] for r in gen_rec})
+    out: dict[str, Any] = {
+        "over": f"seed index; each value the mean over the targets; judged by {INDEPENDENT}"
+    }
+    for method in ("seed", "a2e", "pgd"):
+        out[method] = {
+            what: spread(
+                np.mean(
+                    [r[f"{method}/{INDEPENDENT}_{what}"] for r in gen_rec if r["seed_index"] == k]
+                )
+                for k in seeds
+            )
+            for what in ("top1", "confidence")
+        }
+    return {"generation": out}
+
+
 def _generation(
     judges: Mapping[str, ImageClassifier], cfg: A2ERobustConfig, d: _Draws
 ) -> RobustTask:
     """5.2.1: a Gaussian seed of the target class -> A2E (no refinement) vs PGD."""
-    gp = a2e_params(cfg.generation)
+    gp = a2e_params(cfg.generation, (d.size, d.size), cfg.reference_size)
     gen_rec: list[dict[str, Any]] = []
     gen_img: dict[str, list[torch.Tensor]] = {"seed": [], "a2e": [], "pgd": []}
-    gen_targets = [t for t in cfg.targets for _ in range(cfg.seeds_per_target)]
-    for t in track(gen_targets, total=len(gen_targets), desc="generation", unit="image"):
+    gen_targets = [(t, k) for t in cfg.targets for k in range(cfg.seeds_per_target)]
+    for t, k in track(gen_targets, total=len(gen_targets), desc="generation", unit="image"):
         seed = d.draws(t, 1)[0]
         res = attack_to_explain(
             d.robust, seed, d.draws(t, cfg.num_samples), t, gp, d.gen(), refine=False
@@ -293,6 +407,7 @@ def _generation(
         pgd = d.baseline(seed, t, gp.eta, res.iterations)
         rec: dict[str, Any] = {
             "target": t,
+            "seed_index": k,
             "iterations": res.iterations,
             "a2e_probability": res.target_probability,
         }
@@ -312,7 +427,7 @@ def _inpainting(
     """5.2.2 (Eq. 4): a corrupted test image of ``inpainting.images`` classes as seed, mask F."""
     labels, split, S = d.index.labels, d.index.split, d.size
     ic = cfg.inpainting
-    ip = a2e_params(ic.attack)
+    ip = a2e_params(ic.attack, (S, S), cfg.reference_size)
     test_rows = np.flatnonzero(split == TEST)
     classes = rng.permutation(np.unique(labels[test_rows]))[: ic.images]
     inp_rows = np.array([rng.choice(test_rows[labels[test_rows] == c]) for c in classes])
@@ -351,7 +466,7 @@ def _sketch(judges: Mapping[str, ImageClassifier], cfg: A2ERobustConfig, d: _Dra
     """5.2.3: a crude sketch of a target-class test image as seed, with refinement."""
     labels, split = d.index.labels, d.index.split
     sc = cfg.sketch
-    sp = a2e_params(sc.attack)
+    sp = a2e_params(sc.attack, (d.size, d.size), cfg.reference_size)
     sk_rec: list[dict[str, Any]] = []
     sk_img: dict[str, list[torch.Tensor]] = {k: [] for k in ("reference", "sketch", "a2e", "pgd")}
     for t in track(cfg.targets, total=len(cfg.targets), desc="sketch", unit="image"):

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from advinterp.figures import show_chw
+
 
 def to_hwc(image: torch.Tensor | np.ndarray) -> np.ndarray:
     """(3, H, W) in [0, 1] -> (H, W, 3) float array clipped to [0, 1] for imshow."""
@@ -29,7 +31,7 @@ def image_grid(
     cell_inches: float = 1.35,
     dpi: int = 100,
 ) -> Figure:
-    """A grid of (3, H, W) images in [0, 1]; ``None`` leaves a cell empty.
+    """A grid of (C, H, W) images in [0, 1] (C = 3 or 1); ``None`` leaves a cell empty.
 
     Args:
         captions: one short line under each cell (e.g. a probability).
@@ -52,7 +54,8 @@ def image_grid(
             if cell is None:
                 ax.axis("off")
                 continue
-            ax.imshow(to_hwc(cell), interpolation="nearest")
+            cell_np = cell.detach().cpu().numpy() if isinstance(cell, torch.Tensor) else cell
+            show_chw(ax, cell_np)
             if captions is not None and j < len(captions[i]) and captions[i][j]:
                 ax.set_xlabel(captions[i][j], fontsize=6)
             if i == 0 and j < len(col_labels):

@@ -51,7 +51,8 @@ MEANING = {
     "rows": "dataset row of the (clean) source image",
     "labels": "true class",
     "explained": "class explained = model prediction on the image",
-    "saliency": "signed input gradient of the explained logit (captum Saliency, abs=False)",
+    "saliency": "relu of the input gradient of J(x, explained), J per the 'saliency' attr "
+    "(captum Saliency, abs=False, negatives discarded)",
     "guided_backprop": "guided-backprop attribution of the explained logit (captum)",
     "lime_segments": "LIME superpixel ids",
     "lime_top": "positively contributing superpixels, best first, -1 padded",
@@ -217,6 +218,7 @@ def explain_shard_setup(
             batch_size=cfg.batch_size,
             device=dev,
             seed=seed,
+            saliency=cfg.saliency,
             image_set=SET_CODES[name],
             start=sl.start,
             desc=f"{name} [{sl.start}, {sl.stop})",

@@ -87,13 +87,13 @@ class PixelNorm(nn.Module):
 
 class Generator(nn.Module):
     """G: code -> image in [0, 1]: 4x4 seed, (upsample, 3x3 conv, LeakyReLU, pixel norm)
-    to ``gen_size``, a 3x3 conv to RGB and a sigmoid.
+    to ``gen_size``, a 3x3 conv to the data's ``channels`` and a sigmoid.
 
     Shape:
-        input: (N, code_dim); output: (N, 3, image_size, image_size) float32 in [0, 1].
+        input: (N, code_dim); output: (N, channels, image_size, image_size) float32 in [0, 1].
     """
 
-    def __init__(self, code_dim: int, width: int, gen_size: int, image_size: int):
+    def __init__(self, code_dim: int, width: int, gen_size: int, image_size: int, channels: int):
         super().__init__()
         scales = round(math.log2(gen_size / 4))
         if scales < 0 or 4 * 2**scales != gen_size:
@@ -113,7 +113,7 @@ class Generator(nn.Module):
                 PixelNorm(),
             ]
             c = out
-        blocks += [nn.Conv2d(c, 3, 3, padding=1), nn.Sigmoid()]
+        blocks += [nn.Conv2d(c, channels, 3, padding=1), nn.Sigmoid()]
         self.net = nn.Sequential(*blocks)
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
@@ -128,14 +128,14 @@ class Discriminator(nn.Module):
     """D: image -> real/fake logit; strided 4x4 convs on the image pooled to ``gen_size``.
 
     Shape:
-        input: (N, 3, H, W) float32 in [0, 1]; output: (N,) logits.
+        input: (N, channels, H, W) float32 in [0, 1]; output: (N,) logits.
     """
 
-    def __init__(self, width: int, gen_size: int):
+    def __init__(self, width: int, gen_size: int, channels: int):
         super().__init__()
         self.gen_size = gen_size
         layers: list[nn.Module] = []
-        c, side, k = 3, gen_size, 0
+        c, side, k = channels, gen_size, 0
         while side > 4:
             out = width * 2**k
             layers += [nn.Conv2d(c, out, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
@@ -149,8 +149,11 @@ class Discriminator(nn.Module):
 class InterpretGAN(nn.Module):
     """C, G and D for one layer; ``forward(l)`` is the explanation ``x̂ = G(C(l))``.
 
+    Args:
+        channels: the data's image channels (3 RGB, 1 grey), which G draws and D reads.
+
     Shape:
-        l: (N, *layer_shape); returns (N, 3, image_size, image_size) float32 in [0, 1].
+        l: (N, *layer_shape); returns (N, channels, image_size, image_size) float32 in [0, 1].
     """
 
     def __init__(
@@ -159,6 +162,7 @@ class InterpretGAN(nn.Module):
         layer_shape: Sequence[int],
         image_size: int,
         *,
+        channels: int,
         code_dim: int = 64,
         compress_width: int = 16,
         gen_width: int = 16,
@@ -171,6 +175,7 @@ class InterpretGAN(nn.Module):
             "layer": layer,
             "layer_shape": [int(s) for s in layer_shape],
             "image_size": int(image_size),
+            "channels": int(channels),
             "code_dim": int(code_dim),
             "compress_width": int(compress_width),
             "gen_width": int(gen_width),
@@ -178,8 +183,8 @@ class InterpretGAN(nn.Module):
             "gen_size": int(gen_size),
         }
         self.compressor = Compressor(layer_shape, code_dim, compress_width)
-        self.generator = Generator(code_dim, gen_width, gen_size, image_size)
-        self.discriminator = Discriminator(disc_width, gen_size)
+        self.generator = Generator(code_dim, gen_width, gen_size, image_size, channels)
+        self.discriminator = Discriminator(disc_width, gen_size, channels)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         return self.generator(self.compressor(latent))
@@ -194,6 +199,8 @@ class InterpretGAN(nn.Module):
 def interpretgan_from_config(config: dict[str, Any]) -> InterpretGAN:
     """Rebuild an (untrained) InterpretGAN from its ``config`` dict."""
     cfg = dict(config)
+    # Checkpoints written before configs recorded the channel count are all RGB.
+    cfg.setdefault("channels", 3)
     return InterpretGAN(cfg.pop("layer"), cfg.pop("layer_shape"), cfg.pop("image_size"), **cfg)
 
 
@@ -234,7 +241,7 @@ def train_interpretgan(
         classifier: f, images in [0, 1] -> logits; frozen and in eval mode during
             training (its state is restored after).
         latent_of: ``x -> {gan.layer: l, "logits": f(x)}`` (l = f_pre(x)).
-        batches: ``epoch -> iterable of data images`` (B, 3, H, W) in [0, 1].
+        batches: ``epoch -> iterable of data images`` (B, C, H, W) in [0, 1].
 
     Returns:
         One record per epoch: ``d_loss`` (BCE of D), ``g_gan`` (non-saturating G loss),
@@ -312,7 +319,7 @@ def explain(
     """Explanations ``G(C(f_pre(x)))`` of ``x`` at ``gan.layer``, in eval mode (restored).
 
     Shape:
-        x: (N, 3, H, W) float32 in [0, 1]; returns (N, 3, H', W') float32 in [0, 1]
+        x: (N, C, H, W) float32 in [0, 1]; returns (N, C, H', W') float32 in [0, 1]
         (H' = W' = the GAN's ``image_size``, the data's size).
     """
     was = gan.training
@@ -325,7 +332,8 @@ def explain(
         gan.train(was)
     if not out:
         size = int(gan.config["image_size"])  # type: ignore[call-overload]
-        return torch.zeros(0, 3, size, size)
+        channels = int(gan.config["channels"])  # type: ignore[call-overload]
+        return torch.zeros(0, channels, size, size)
     return torch.cat(out)
 
 

@@ -67,7 +67,7 @@ def train_gans(
     start from the next deeper layer's trained ones (C is always fresh).
 
     Shape:
-        images: (N, 3, H, W) float32 in [0, 1], read ``chunk_size`` rows per shard;
+        images: (N, C, H, W) float32 in [0, 1], read ``chunk_size`` rows per shard;
         train_rows: sorted row indices of the train split.
 
     Returns:
@@ -100,6 +100,7 @@ def train_gans(
             layer,
             shapes[layer],
             images.shape[-1],
+            channels=images.shape[1],
             code_dim=g.code_dim,
             compress_width=g.compress_width,
             gen_width=g.gen_width,
@@ -158,7 +159,7 @@ def train_igan_models(
     whole test split.
 
     Shape:
-        data.images: (N, 3, H, W) float32 in [0, 1], rows as in ``data.index``.
+        data.images: (N, C, H, W) float32 in [0, 1], rows as in ``data.index``.
     """
     images, index, chunk_size = data.images, data.index, data.chunk
     rows = {s: np.flatnonzero(index.split == s) for s in (TRAIN, TEST)}

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from advinterp.figures import show_chw
+
 
 def show_image(ax, image: np.ndarray, title: str | None = None) -> None:
-    ax.imshow(np.clip(np.transpose(image, (1, 2, 0)), 0.0, 1.0), interpolation="nearest")
+    show_chw(ax, image)
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=7)

@@ -1,7 +1,7 @@
 """One interface for Göpfert et al.'s explainers (Sec. 3): a name, its arrays, ``explain``.
 
 Every explainer explains given target classes of a batch of images and returns named
-per-image arrays (saliency: one signed gradient; LIME: superpixels, the kept positive
+per-image arrays (saliency: one gradient map; LIME: superpixels, the kept positive
 ones, their weights, ...). ``outputs`` declares each array's per-image shape kind and
 dtype, so a store can be laid out before anything runs and a result checked against it.
 Random explainers seed each example from where it sits in its image set
@@ -119,10 +119,14 @@ class GradientExplainer:
         device: torch.device,
         where: ExampleSlice,
     ) -> dict[str, np.ndarray]:
-        """``{name: (N, 3, H, W) float32}`` attributions; ``where`` is unused."""
+        """``{name: (N, C, H, W) float32}`` attributions; ``where`` is unused."""
         del where  # deterministic
-        fn = type(self).attribution
+        fn = self.bound_attribution()
         return {self.name: batched_attribution(fn, model, images, targets, self.batch_size, device)}
+
+    def bound_attribution(self) -> Attribution:
+        """The attribution :meth:`explain` calls; a subclass binds its own settings here."""
+        return type(self).attribution
 
 
 @dataclass(frozen=True)

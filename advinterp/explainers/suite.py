@@ -1,8 +1,9 @@
 """Göpfert et al.'s explainers, run together on one set of images.
 
 Every image is explained for the class the model predicts on it (for a localized
-adversarial example: the attack's target). Classic saliency and guided backprop give
-signed input gradients, LIME its best positively contributing superpixels, and the
+adversarial example: the attack's target). Classic saliency gives the positive part of
+the input gradient of J(x, y) (``explain.saliency`` picks J), guided backprop a signed
+attribution, LIME its best positively contributing superpixels, and the
 random baseline a uniformly random pixel order; :mod:`advinterp.analysis.localization`
 turns these into pixel sets and scores them.
 
@@ -23,7 +24,7 @@ from advinterp.explainers.guided_backprop import GuidedBackpropExplainer
 from advinterp.explainers.lime_image import LimeExplainer, LimeSettings, lime_seed
 from advinterp.explainers.protocol import ExampleSlice, Explainer, ShapeKind
 from advinterp.explainers.random_baseline import RandomExplainer
-from advinterp.explainers.saliency import SaliencyExplainer
+from advinterp.explainers.saliency import SaliencyExplainer, SaliencyForm
 from advinterp.models.predict import predict
 
 __all__ = [
@@ -50,10 +51,13 @@ OUTPUTS: Mapping[str, tuple[ShapeKind, str]] = {
 }
 
 
-def explainers(lime: LimeSettings, batch_size: int) -> tuple[Explainer, ...]:
-    """The registry's explainers, configured: gradient batches of ``batch_size``, ``lime``."""
+def explainers(
+    lime: LimeSettings, batch_size: int, saliency: SaliencyForm = "log_prob"
+) -> tuple[Explainer, ...]:
+    """The registry's explainers, configured: gradient batches of ``batch_size``, ``lime``,
+    saliency of the objective J named by ``saliency``."""
     return (
-        SaliencyExplainer(batch_size),
+        SaliencyExplainer(batch_size, saliency),
         GuidedBackpropExplainer(batch_size),
         LimeExplainer(lime),
         RandomExplainer(),
@@ -68,6 +72,7 @@ def explain_images(
     batch_size: int,
     device: torch.device,
     seed: int,
+    saliency: SaliencyForm = "log_prob",
     image_set: int = 0,
     start: int = 0,
     desc: str = "explain",
@@ -79,12 +84,13 @@ def explain_images(
     storage shard per process, say) gives the same explanations as in one call.
 
     Args:
+        saliency: the objective J of classic saliency (``explain.saliency``).
         start: position of ``images[0]`` in its image set.
 
     Returns:
         :data:`OUTPUTS`' arrays, one row per image: ``explained`` (N,) int64 the
         explained (predicted) class, then each explainer's (see their ``explain``):
-        ``saliency``, ``guided_backprop`` (N, 3, H, W) float32; ``lime_*``;
+        ``saliency`` (N, 3, H, W) float32 >= 0, ``guided_backprop`` (N, 3, H, W) float32; ``lime_*``;
         ``random`` (N, H, W) float32.
 
     Shape:
@@ -93,6 +99,6 @@ def explain_images(
     explained = predict(model, images, batch_size, device).numpy()
     where = ExampleSlice(seed, image_set, start, desc)
     out: dict[str, Any] = {"explained": explained.astype(np.int64)}
-    for explainer in explainers(lime, batch_size):
+    for explainer in explainers(lime, batch_size, saliency):
         out.update(explainer.explain(model, images, explained, device=device, where=where))
     return out

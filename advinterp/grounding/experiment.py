@@ -42,7 +42,7 @@ from advinterp.grounding.matching import (
     ground_images,
     score_images,
 )
-from advinterp.grounding.selection import select_adversarial, select_clean
+from advinterp.grounding.selection import Normalize, select_adversarial, select_clean
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,12 @@ def case_sides(
     at: str,
     eps_key: str,
     top_k: int,
+    normalize: Normalize = "l2",
 ) -> tuple[np.ndarray, Side, Side]:
     """The eligible images of case ``name`` (in :data:`CASES`) and its two sides.
+
+    ``normalize`` scales the predicted attributes before the Eq. 16/17 margins
+    (:func:`~advinterp.grounding.selection.scaled`).
 
     Shape:
         true: (n,) int true classes of the attacked subset; phi: (C, A) class embeddings.
@@ -130,16 +134,20 @@ def case_sides(
         adv_at = chain.pred(at, "untargeted", eps_key)
         eligible = recovered(true, adv, adv_at)
         left_sel = select_adversarial(
-            chain.attributes(STANDARD, "untargeted", eps_key), phi, true, top_k
+            chain.attributes(STANDARD, "untargeted", eps_key), phi, true, top_k, normalize
         )
-        right_sel = select_clean(chain.attributes(at, "untargeted", eps_key), phi, adv, top_k)
+        right_sel = select_clean(
+            chain.attributes(at, "untargeted", eps_key), phi, adv, top_k, normalize
+        )
         left = adv_side("adversarial", STANDARD, "untargeted", left_sel, adv)
         right = adv_side("adversarial_at", at, "untargeted", right_sel, adv_at)
         return eligible, left, right
     clean, adv = chain.pred(STANDARD), chain.pred(STANDARD, name, eps_key)
     eligible = fooled(true, clean, adv)
-    sel_l, imp_l = select_clean(chain.attributes(STANDARD), phi, adv, top_k)
-    right_sel = select_adversarial(chain.attributes(STANDARD, name, eps_key), phi, true, top_k)
+    sel_l, imp_l = select_clean(chain.attributes(STANDARD), phi, adv, top_k, normalize)
+    right_sel = select_adversarial(
+        chain.attributes(STANDARD, name, eps_key), phi, true, top_k, normalize
+    )
     left = Side("clean", clean_image, sel_l, imp_l, read_detection_set(detections, "clean"), true)
     right = adv_side("adversarial", STANDARD, name, right_sel, adv)
     return eligible, left, right
@@ -191,7 +199,7 @@ def ground_attributes(
     figures: dict[str, Figure] = {}
     for name in CASES:
         eligible, left, right = case_sides(
-            name, chain, detections, clean_image, true, phi, at, ek, cfg.top_k
+            name, chain, detections, clean_image, true, phi, at, ek, cfg.top_k, cfg.normalize
         )
         picked = np.flatnonzero(eligible)
         summary: dict[str, Any] = {"eligible": len(picked), "attacked": len(rows)}
@@ -235,6 +243,7 @@ def ground_attributes(
             "at_model": at,
             "classifier": cfg.classifier,
             "top_k": cfg.top_k,
+            "normalize": cfg.normalize,
             **metrics,
         },
         table=pd.DataFrame(table, columns=list(TABLE_COLUMNS)),

@@ -13,6 +13,13 @@ predicted class against the other one:
 The paper keeps the top k (50 of 312 for CUB, 50 of 85 for AwA, 100 of 359 for LAD)
 and ranks them by that difference, its "importance".
 
+Scale: φ is l2-normalised but SJE leaves the norm of ``θ(x)W`` free (its ranking loss
+only compares classes), and a norm several times φ's makes ``Z - φ`` rank almost exactly
+like ``Z``: φ barely counts and the selection is "the top-k predicted attributes".
+``normalize="l2"`` (the default) scales each image's predicted attributes to unit norm
+first, as the distances of Sec. 4.2 do, so both terms of the margin are on one scale and
+the selection no longer depends on ``||θ(x)W||``; ``"none"`` is the raw reading.
+
 Also here: the "top 20% most-changed attributes" of Sec. 4.2, which restricts the
 distances of Eqs. 8-15 to the attributes an attack moves most.
 """
@@ -20,8 +27,30 @@ distances of Eqs. 8-15 to the attributes an attack moves most.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
+
+Normalize = Literal["l2", "none"]
+
+
+def l2_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit Euclidean norm (zero rows stay zero). Shape: (N, A) -> (N, A)."""
+    x = np.asarray(x, np.float64)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
+
+
+def scaled(predicted: np.ndarray, normalize: Normalize) -> np.ndarray:
+    """Predicted attributes on φ's scale: unit rows for ``l2``, as they are for ``none``.
+
+    Shape: (N, A) -> (N, A) float64.
+    """
+    if normalize == "l2":
+        return l2_rows(predicted)
+    if normalize != "none":
+        raise ValueError(f"normalize must be 'l2' or 'none', not {normalize!r}")
+    return np.asarray(predicted, np.float64)
 
 
 def top_k_by_margin(
@@ -48,29 +77,40 @@ def top_k_by_margin(
 
 
 def select_clean(
-    Z: np.ndarray, class_embeddings: np.ndarray, wrong: np.ndarray, k: int
+    Z: np.ndarray,
+    class_embeddings: np.ndarray,
+    wrong: np.ndarray,
+    k: int,
+    normalize: Normalize = "l2",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Eq. 16: top-k of ``Z_{n,y_n} - φ(y)`` with ``y`` the class the attack produced.
 
     Also used for adversarial images under adversarial training (``Z`` = Ẑ^AT).
+    ``normalize`` puts ``Z`` on φ's scale first (see the module docstring).
 
     Shape:
         Z: (N, A) predicted attributes; class_embeddings: (C, A) φ;
         wrong: (N,) int wrong class y per image. Returns as :func:`top_k_by_margin`.
     """
-    return top_k_by_margin(Z, class_embeddings[np.asarray(wrong)], k)
+    return top_k_by_margin(scaled(Z, normalize), class_embeddings[np.asarray(wrong)], k)
 
 
 def select_adversarial(
-    Zhat: np.ndarray, class_embeddings: np.ndarray, true: np.ndarray, k: int
+    Zhat: np.ndarray,
+    class_embeddings: np.ndarray,
+    true: np.ndarray,
+    k: int,
+    normalize: Normalize = "l2",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Eq. 17: top-k of ``Ẑ_{n,y} - φ(y_n)`` with ``y_n`` the true class.
+
+    ``normalize`` puts ``Ẑ`` on φ's scale first (see the module docstring).
 
     Shape:
         Zhat: (N, A) predicted attributes of the adversarial images;
         true: (N,) int correct class per image. Returns as :func:`top_k_by_margin`.
     """
-    return top_k_by_margin(Zhat, class_embeddings[np.asarray(true)], k)
+    return top_k_by_margin(scaled(Zhat, normalize), class_embeddings[np.asarray(true)], k)
 
 
 def most_changed(

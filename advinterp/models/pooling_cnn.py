@@ -60,7 +60,8 @@ class PoolingCNNBody(nn.Module):
     accuracy in a few epochs (0.36 -> 0.67 val accuracy after 10 epochs here).
 
     Shape:
-        input: (N, 3, H, W) normalised images; output: (N, fc_width) fc2 activations.
+        input: (N, in_channels, H, W) normalised images; output: (N, fc_width) fc2
+        activations.
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class PoolingCNNBody(nn.Module):
         fc_width: int = 64,
         input_size: int = 32,
         batch_norm: bool = True,
+        in_channels: int = 3,
     ):
         super().__init__()
         if len(widths) != 2 or min(widths) < 1 or fc_width < 1 or input_size < 4:
@@ -85,7 +87,7 @@ class PoolingCNNBody(nn.Module):
 
         self.stages = nn.ModuleDict(
             {
-                "conv1": nn.Sequential(*conv(3, w1)),
+                "conv1": nn.Sequential(*conv(in_channels, w1)),
                 "conv2": nn.Sequential(*conv(w1, w1), _pool(pooling)),
                 "conv3": nn.Sequential(*conv(w1, w2)),
                 "conv4": nn.Sequential(*conv(w2, w2), _pool(pooling)),
@@ -116,10 +118,13 @@ def build_pooling_cnn(
 ) -> ImageClassifier:
     """An untrained pooling CNN wrapped as an :class:`ImageClassifier` (head = fc3).
 
-    Two calls with the same arguments and seed but different ``pooling`` give models
-    with identical parameters: only the two pooling modules differ.
+    It reads ``len(mean)`` input channels (one normalisation value per channel). Two
+    calls with the same arguments and seed but different ``pooling`` give models with
+    identical parameters: only the two pooling modules differ.
     """
-    body = PoolingCNNBody(pooling, widths, fc_width, input_size, batch_norm)
+    if len(mean) != len(std) or not len(mean):
+        raise ValueError(f"mean and std need one value per channel, got {len(mean)} and {len(std)}")
+    body = PoolingCNNBody(pooling, widths, fc_width, input_size, batch_norm, len(mean))
     model = ImageClassifier(ARCH, body, nn.Linear(fc_width, num_classes), mean, std)
     model.architecture = {  # type: ignore[assignment]
         "pooling": pooling,
@@ -189,7 +194,7 @@ def layer_outputs(
         upto: stop after this layer (saves the rest of the forward pass).
 
     Shape:
-        x: (N, 3, H, W) float32 in [0, 1].
+        x: (N, C_in, H, W) float32 in [0, 1].
         returns: layer -> (N, C, h, w) for conv layers, (N, D) for fc layers
         (``fc3`` is the logits).
     """
@@ -210,7 +215,7 @@ def pool_inputs(model: ImageClassifier, x: torch.Tensor) -> dict[str, torch.Tens
     """The activations entering each pooling layer (outputs of conv2's and conv4's ReLU).
 
     Shape:
-        x: (N, 3, H, W) float32 in [0, 1]; returns ``POOLED`` name -> (N, C, h, w).
+        x: (N, C_in, H, W) float32 in [0, 1]; returns ``POOLED`` name -> (N, C, h, w).
     """
     out: dict[str, torch.Tensor] = {}
     h = _normalised(model, x)
@@ -244,10 +249,11 @@ def channel_stats(
     """Per-channel mean and std of ``images[rows]`` (the model's normalisation).
 
     Shape:
-        images: (N, 3, H, W) float32 in [0, 1], any array indexable by slices.
+        images: (N, C, H, W) float32 in [0, 1], any array indexable by slices;
+        returns two lists of C floats.
     """
-    total = np.zeros(3)
-    sq = np.zeros(3)
+    total = np.zeros(images.shape[1])
+    sq = np.zeros(images.shape[1])
     count = 0
     for _, x in iter_batches(images, rows, 256, chunk_size):
         x = x.astype(np.float64)
@@ -375,7 +381,7 @@ def train_classifier(
         labels, split: (N,) int64 labels and int8 TRAIN/VAL/TEST codes of ``images``' rows.
 
     Shape:
-        images: (N, 3, H, W) float32 in [0, 1], read ``chunk_size`` rows per shard.
+        images: (N, C, H, W) float32 in [0, 1], read ``chunk_size`` rows per shard.
     """
     c = cfg.classifier
     return train_pooling_cnn(

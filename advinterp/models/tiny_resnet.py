@@ -19,13 +19,18 @@ class TinyResNet(nn.Module):
     """ResNet with one ``BasicBlock`` per stage and widths (16, 32, 64, 128).
 
     Shape:
-        input: (N, 3, H, W) normalised images; output: (N, num_classes) logits.
+        input: (N, in_channels, H, W) normalised images; output: (N, num_classes) logits.
         The penultimate pooled features have ``fc.in_features`` = 128 dims.
     """
 
-    def __init__(self, num_classes: int = 1000, widths: tuple[int, ...] = (16, 32, 64, 128)):
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        widths: tuple[int, ...] = (16, 32, 64, 128),
+        in_channels: int = 3,
+    ):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, widths[0], 3, stride=2, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, stride=2, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         self.relu = nn.ReLU(inplace=True)
         blocks: list[nn.Module] = []

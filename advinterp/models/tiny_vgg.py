@@ -24,14 +24,19 @@ class TinyVGG(nn.Module):
     """``features``: one conv-BN-ReLU block and a 2x2 max pool per width; then pool + fc.
 
     Shape:
-        input: (N, 3, H, W) normalised images; ``features`` output (N, widths[-1], H/2^k, W/2^k)
+        input: (N, in_channels, H, W) normalised images; ``features`` output (N, widths[-1], H/2^k, W/2^k)
         with k = len(widths); forward: (N, num_classes) logits.
     """
 
-    def __init__(self, num_classes: int = 1000, widths: Sequence[int] = (16, 32, 64, 128)):
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        widths: Sequence[int] = (16, 32, 64, 128),
+        in_channels: int = 3,
+    ):
         super().__init__()
         layers: list[nn.Module] = []
-        cin = 3
+        cin = in_channels
         for width in widths:
             layers += [
                 nn.Conv2d(cin, width, 3, padding=1, bias=False),

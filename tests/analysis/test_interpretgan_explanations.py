@@ -71,8 +71,8 @@ def _model_and_gans():
     shapes = {k: v.shape[1:] for k, v in latent_fn(model)(probe).items()}
     gans = {
         layer: InterpretGAN(
-            layer, shapes[layer], 16, code_dim=4, compress_width=2, gen_width=2, disc_width=2,
-            gen_size=8,
+            layer, shapes[layer], 16, channels=3, code_dim=4, compress_width=2, gen_width=2,
+            disc_width=2, gen_size=8,
         ).eval()
         for layer in ("conv1", "fc1", "fc3")
     }  # fmt: skip

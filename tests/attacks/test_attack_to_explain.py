@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -10,10 +13,12 @@ from skimage.filters import threshold_otsu
 from advinterp.attacks.attack_to_explain import (
     A2EParams,
     A2EResult,
+    at_image_size,
     attack_to_explain,
     conv_base_activation,
     energy_near,
     estimate_perturbation,
+    eta_at_size,
     mean_colour,
     patch_box,
     refine_perturbation,
@@ -218,3 +223,27 @@ def test_result_applied_to_a_seed_is_clipped_seed_plus_perturbation():
     seed = torch.full((3, 2, 2), 0.6)
     want = torch.tensor([[[1.0, 0.1], [0.8, 0.5]]]).expand(3, 2, 2)
     torch.testing.assert_close(res.applied_to(seed), want, rtol=0, atol=1e-7)
+
+
+def test_eta_at_size_keeps_the_rms_per_pixel_value():
+    # The paper's η = 10 is at 224 px: at 64 px the same rms per value is 10 * 64 / 224,
+    # not 10 (3.5x the paper's rms).
+    def rms(eta: float, side: int) -> float:
+        return eta / math.sqrt(3 * side * side)
+
+    assert eta_at_size(10.0, (64, 64), 224) == pytest.approx(10.0 * 64 / 224)
+    for side in (16, 64, 224, 448):
+        assert rms(eta_at_size(10.0, (side, side), 224), side) == pytest.approx(rms(10.0, 224))
+    assert eta_at_size(10.0, (224, 224), 224) == 10.0
+    assert eta_at_size(10.0, (64, 64), None) == 10.0  # stated at our size: as is
+    # non-square: equal rms over H x W pixels
+    assert eta_at_size(10.0, (32, 128), 224) == pytest.approx(10.0 * 64 / 224)
+    with pytest.raises(ValueError, match="positive"):
+        eta_at_size(10.0, (64, 64), 0)
+
+
+def test_at_image_size_rescales_only_eta():
+    params = A2EParams(eta=40.0, batch_size=4, gamma=0.9, max_iterations=5, step_size=0.01)
+    scaled = at_image_size(params, (56, 56), 224)
+    assert scaled.eta == pytest.approx(10.0)
+    assert dataclasses.replace(scaled, eta=40.0) == params

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 
+from advinterp.analysis.spread import is_spread
 from advinterp.attacks.attack_to_explain import patch_box, visualise_perturbation
 from advinterp.config.a2e import A2EExplainConfig
 from advinterp.data.dataset import TEST
 from advinterp.errors import ParamError
 from advinterp.explainers.a2e_perturbation_figures import perturbation_figure, region_figure
-from advinterp.explainers.a2e_perturbations import MODEL_KEYS, RUN_ARRAYS, explain_classes
+from advinterp.explainers.a2e_perturbations import (
+    HEADLINE,
+    MODEL_KEYS,
+    RUN_ARRAYS,
+    explain_classes,
+    target_scores,
+)
 from advinterp.models.predict import predict
 from tests.attacks.colour_model import SIZE, colour_model, colour_world
 
@@ -34,6 +43,7 @@ def config(**kw) -> A2EExplainConfig:
         seeds_per_target=2,
         num_samples=4,
         eval_images=3,
+        reference_size=None,  # η as stated, at the colour world's 16 px
         attack=dict(
             eta=2.0, batch_size=3, max_iterations=3, refine_every=2, refine_until=5, step_size=0.05
         ),
@@ -186,3 +196,66 @@ def test_figures_have_one_cell_per_run(result):
     assert len(fig.axes) == 2 * 3
     assert fig.axes[3].get_xlabel() == "no patch"  # bottom-left: the unpatched reference
     plt.close(fig)
+
+
+def test_eta_stated_at_the_reference_size_is_scaled_to_equal_rms(world):
+    # η = 2 stated at 64 px is η = 0.5 at the colour world's 16 px: the same rms per value
+    res = explain(world, config(reference_size=4 * SIZE, region=dict(positions=[[0.0, 0.0]])))
+    params = res.metrics["params"]
+    assert params["eta"] == pytest.approx(0.5)
+    assert (params["eta_at_reference_size"], params["reference_size"]) == (2.0, 64)
+    assert params["rms_per_value"] == pytest.approx(2.0 / math.sqrt(3 * 64 * 64))
+    p = res.arrays()["perturbation"][0].astype(np.float64)
+    assert np.sqrt((p**2).sum(axis=(1, 2, 3))).max() <= 0.5 * (1 + 1e-5)
+    assert np.sqrt((p**2).sum(axis=(1, 2, 3))).max() > 0.25  # the budget is used, not 2
+    assert res.arrays()["perturbation"][1]["eta"] == pytest.approx(0.5)
+
+
+def test_target_scores_are_the_probability_and_the_top_class():
+    x = torch.full((2, 3, SIZE, SIZE), 0.1)
+    x[0, 2] = 0.5  # blue dominant: top class 2
+    x[1, 0] = 0.5  # red dominant
+    prob, top1 = target_scores(colour_model(10.0), x, 2, batch_size=1)
+    assert top1.tolist() == [True, False]
+    want = torch.softmax(colour_model(10.0)(x), 1)[:, 2]
+    torch.testing.assert_close(prob, want)
+
+
+def test_headline_numbers_are_spreads_over_the_seeds_of_the_target_means(world):
+    # two targets, two seeds: each value is the mean over the targets of one seed's runs
+    res = explain(world, config(targets=[1, 2], region=dict(positions=[[0.0, 0.0]])))
+    head = res.metrics["headline"]
+    runs = [r for r in res.runs if r["region"] < 0]
+    for key, prefix in HEADLINE.items():
+        for source in MODEL_KEYS:
+            for judge in MODEL_KEYS:
+                got = head[key][source][judge]
+                assert is_spread(got) and got["n"] == 2, (key, source, judge)
+                want = [
+                    np.mean(
+                        [
+                            r[f"{prefix}_{judge}"]
+                            for r in runs
+                            if r["model"] == source and r["seed"] == k
+                        ]
+                    )
+                    for k in (0, 1)
+                ]
+                assert got["values"] == pytest.approx(want)
+                assert got["mean"] == pytest.approx(np.mean(want))
+    for r in runs:
+        for judge in MODEL_KEYS:
+            assert 0.0 <= r[f"heldout_fooling_rate_{judge}"] <= 1.0
+            assert r[f"image_top1_{judge}"] in (0.0, 1.0)
+    # the class-revealing measure: the perturbation alone, as an image, is the target
+    models, _, _ = world
+    for r, result in zip(res.runs, res.results, strict=True):
+        if r["region"] < 0:
+            _, top1 = target_scores(
+                models["second"], visualise_perturbation(result.perturbation)[None], r["target"]
+            )
+            assert r["image_top1_second"] == float(top1[0])
+    assert set(head["clean_heldout_target_rate"]) == set(MODEL_KEYS)
+    assert (
+        res.metrics["cross_model"]["clean_heldout_target_rate"] == head["clean_heldout_target_rate"]
+    )

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from advinterp.analysis.spread import is_spread
 from advinterp.config.a2e import A2ERobustConfig
 from advinterp.data.dataset import TEST, TRAIN, AttributeIndex, PartBoxes
 from advinterp.errors import CheckpointError, ParamError
@@ -18,11 +19,16 @@ from advinterp.explainers.a2e_robust_figures import (
     sketch_figure,
 )
 from advinterp.explainers.a2e_robust_tasks import (
+    INDEPENDENT,
+    JUDGES,
+    check_independent,
     corrupt_position,
     judge_scores,
+    lineage,
     load_robust,
     mean_by_prefix,
     robust_tasks,
+    took_part,
 )
 from advinterp.models.checkpoint import save_classifier
 from advinterp.models.classifier import build_classifier
@@ -41,7 +47,7 @@ def _index(labels, split, boxes=None) -> AttributeIndex:
 def world():
     images, index = colour_world(24)
     robust = colour_model(10.0)
-    judges = {"standard": colour_model(6.0), "second": colour_model(3.0), "robust": robust}
+    judges = {"second": colour_model(3.0), "robust": robust, "parent": colour_model(6.0)}
     return robust, judges, images, index
 
 
@@ -52,6 +58,7 @@ def config(**kw) -> A2ERobustConfig:
         seeds_per_target=2,
         num_samples=4,
         downsample=4,
+        reference_size=None,  # η as stated, at the colour world's 16 px
         generation=dict(attack, refine_every=0),
         inpainting=dict(images=2, attack=dict(attack, refine_every=0)),
         sketch=dict(n_segments=4, attack=dict(attack, refine_every=1, refine_until=4)),
@@ -159,7 +166,7 @@ def test_metrics_are_means_over_the_records(result):
     ):
         recs = result.tasks[task].records
         for m in methods:
-            for judge in ("standard", "second", "robust"):
+            for judge in JUDGES:
                 got = result.metrics[task][m][f"{judge}_confidence"]
                 assert got == pytest.approx(np.mean([r[f"{m}/{judge}_confidence"] for r in recs]))
         assert result.metrics[task]["n"] == len(recs)
@@ -193,3 +200,70 @@ def test_figures_have_one_row_per_image(result):
         fig = draw(result, names, dpi=40)
         assert len(fig.axes) == rows * cols, draw.__name__
         plt.close(fig)
+
+
+def test_every_eta_is_stated_at_the_reference_size(world):
+    # η = 1 stated at 32 px is 0.5 at 16 px (equal rms per value), for all three tasks
+    res = run(world, config(reference_size=2 * SIZE))
+    for task in ("generation", "inpainting", "sketch"):
+        assert res.metrics[task]["eta"] == pytest.approx(0.5)
+        assert res.metrics[task]["eta_at_reference_size"] == 1.0
+    gen = res.generation.arrays()
+    for method in ("a2e", "pgd"):
+        delta = (gen[method] - gen["seed"]).astype(np.float64)
+        assert np.all(np.sqrt((delta**2).sum(axis=(1, 2, 3))) <= 0.5 + 1e-5)
+
+
+def test_generation_headline_is_a_spread_over_seeds_by_the_independent_judge(world):
+    res = run(
+        world,
+        config(
+            targets=[1, 2],
+            inpainting=dict(
+                images=1,
+                attack=dict(
+                    eta=1.0, batch_size=3, max_iterations=2, refine_every=0, step_size=0.05
+                ),
+            ),
+        ),
+    )
+    head = res.metrics["headline"]["generation"]
+    assert INDEPENDENT == "second" and res.metrics["independent_judge"] == "second"
+    recs = res.generation.records
+    assert [(r["target"], r["seed_index"]) for r in recs] == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    for method in ("seed", "a2e", "pgd"):
+        for what in ("top1", "confidence"):
+            got = head[method][what]
+            want = [
+                np.mean([r[f"{method}/second_{what}"] for r in recs if r["seed_index"] == k])
+                for k in (0, 1)
+            ]
+            assert is_spread(got) and got["values"] == pytest.approx(want)
+
+
+def _checkpoint(path, seed, **meta):
+    torch.manual_seed(seed)
+    save_classifier(path, build_classifier("tiny_vgg", 3, (0.5,) * 3, (0.25,) * 3), **meta)
+    return path
+
+
+def test_a_judge_that_took_part_in_the_robust_model_is_refused(tmp_path, monkeypatch):
+    # adv_train records the model it fine-tuned as ``source``, relative to the repository
+    monkeypatch.chdir(tmp_path)
+    parent = _checkpoint(tmp_path / "model.pt", 0)
+    robust = _checkpoint(tmp_path / "at_0.02.pt", 1, source="model.pt", train_eps=0.02)
+    sibling = _checkpoint(tmp_path / "at_0.04.pt", 2, source="model.pt", train_eps=0.04)
+    second = _checkpoint(tmp_path / "second.pt", 3)
+    copy = tmp_path / "copy_of_parent.pt"
+    copy.write_bytes(parent.read_bytes())
+    assert lineage(robust) == [robust.resolve(), parent.resolve()]
+    check_independent(second, robust, "judge")  # trained from scratch: independent
+    # run from elsewhere, the recorded relative source is found above the checkpoint
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert lineage(robust) == [robust.resolve(), parent.resolve()]
+    assert not took_part(second, robust)
+    for judge in (parent, robust, sibling, copy):
+        assert took_part(judge, robust), judge.name
+        with pytest.raises(CheckpointError, match="took part in producing the robust model"):
+            check_independent(judge, robust, "judge")

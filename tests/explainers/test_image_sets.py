@@ -57,10 +57,14 @@ def _attack(success: list[bool], rows: list[int]) -> zarr.Group:
 
 
 def test_lime_settings_follow_the_segmentation_choice():
-    q = lime_settings(ExplainConfig(lime_num_samples=7, lime_batch_size=3, lime_top=4))
+    q = lime_settings(
+        ExplainConfig(
+            lime_segmentation="quickshift", lime_num_samples=7, lime_batch_size=3, lime_top=4
+        )
+    )
     assert (q.num_samples, q.batch_size, q.top) == (7, 3, 4)
     assert q.segmentation_fn.algo_type == "quickshift"
-    f = lime_settings(ExplainConfig(lime_segmentation="felzenszwalb"))
+    f = lime_settings(ExplainConfig())  # the default (lime_study: quickshift fails on the noise)
     assert f.segmentation_fn.algo_type == "felzenszwalb"
     assert f.segmentation_fn.target_params["min_size"] == 10
 

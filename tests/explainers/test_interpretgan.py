@@ -70,6 +70,7 @@ def _gan(layer: str, model, gen_size: int = 8, seed: int = 0) -> InterpretGAN:
         layer,
         shape,
         SIZE,
+        channels=3,
         code_dim=8,
         compress_width=4,
         gen_width=4,

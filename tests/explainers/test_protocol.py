@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from advinterp.analysis.localization_study import ALL
+from advinterp.analysis.explainer_ranks import ALL
 from advinterp.explainers.guided_backprop import GuidedBackpropExplainer
 from advinterp.explainers.lime_image import LimeSettings, quickshift_segmenter
 from advinterp.explainers.protocol import ExampleSlice, Explainer, batched_attribution

@@ -13,7 +13,14 @@ from prefect.client.schemas.sorting import ArtifactSort
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.dvc_dag import stage_order
-from flows.generate import declarations, producers, upstream
+from flows.generate import (
+    declarations,
+    instances,
+    load_profiles,
+    producers,
+    profile_names,
+    upstream,
+)
 from flows.pipeline import StageFailedError, pipeline
 
 
@@ -37,17 +44,30 @@ async def _artifact(key: str):
 
 
 def test_stage_order_is_the_declared_dag(pipeline_repo):
-    """The flow reads dvc.yaml; dvc.yaml is generated from the declarations: the flow runs
-    the declared stages in their DAG order, each after the stages whose outputs it reads."""
+    """The flow reads the dvc.yaml files; they are generated from the declarations: the
+    flow runs every stage run (each seed, each profile) after the runs it reads."""
     declared = declarations()
     made = producers(declared)
+    runs = dict(instances(load_profiles(pipeline_repo), declared))
     flow = stage_order(pipeline_repo)
-    assert [s.name for s in flow] == [s.name for s in declared]
-    for info, stage in zip(flow, declared, strict=True):
+    assert sorted(s.name for s in flow) == sorted(runs)
+    seen: set[str] = set()
+    base = lambda name: name.rsplit(":", 1)[-1].split("@")[0]  # noqa: E731
+    for info in flow:
+        assert set(info.upstream) <= seen, info.name  # upstream first
+        seen.add(info.name)
+        stage = runs[info.name]
         if not stage.gathers:  # the report reads every stage's results, not only inputs
-            assert set(info.upstream) == upstream(stage, made), stage.name
-        metrics = {Path(o.path) for o in stage.outputs.values() if o.kind == "metrics"}
-        assert set(info.metrics) == metrics, stage.name
+            # Within the run's own dvc.yaml: the declared upstream this profile runs.
+            here = info.name.rsplit(":", 1)[0] if ":" in info.name else None
+            mine = {base(n) for n in runs if (n.rsplit(":", 1)[0] if ":" in n else None) == here}
+            expected = upstream(stage, made, profile_names()) & mine
+            same_file = {
+                u for u in info.upstream if (u.rsplit(":", 1)[0] if ":" in u else None) == here
+            }
+            assert {base(u) for u in same_file} == expected, info.name
+        metrics = {Path(o.path).name for o in stage.outputs.values() if o.kind == "metrics"}
+        assert {p.name for p in info.metrics} == metrics, info.name
     only = [s.name for s in stage_order(pipeline_repo, ["train"])]
     assert only == ["dataset", "train"]
 

@@ -24,8 +24,9 @@ from typing import Any
 
 import yaml
 
-from flows.generate import declarations, producers, upstream
-from stages.stage import Stage
+from advinterp.profiles import locate
+from flows.generate import declarations, other_profile, producers, profile_names, upstream
+from stages.stage import ABSENT, Stage
 from tests.conftest import ROOT, tiny_params
 from tests.stages.stage_runner import StageRunner
 
@@ -40,7 +41,7 @@ def downstream(stages: list[Stage], name: str) -> set[str]:
     """The stages that read, directly or transitively, an output of stage ``name`` (and
     those that gather every stage's results, the report)."""
     made = producers(stages)
-    reads = {s.name: upstream(s, made) for s in stages}
+    reads = {s.name: upstream(s, made, profile_names()) for s in stages}
     for s in stages:
         if s.gathers:
             reads[s.name] |= {o.name for o in stages if not o.gathers}
@@ -87,13 +88,48 @@ class World:
         return self.root / paths[flag]
 
 
+def profile_argv(stage: Stage, profile: str, runs: set[str], made: Mapping[str, str]) -> list[str]:
+    """``--flag path`` putting every input and output of ``stage`` where ``profile`` keeps
+    it (one run, no seeds); an optional input no stage of the profile writes is absent."""
+    paths: dict[str, str] = {}
+    for flag, path in stage.inputs.items():
+        owner = next((n for p, n in made.items() if path == p or path.startswith(p + "/")), None)
+        paths[flag] = locate(path, profile) if owner in runs else ABSENT
+    paths.update({flag: locate(o.path, profile) for flag, o in stage.outputs.items()})
+    return stage.argv(paths)
+
+
+def build_profiles(runner: StageRunner, root: Path, stages: list[Stage]) -> None:
+    """Run every other profile's stages (one seed each) with tiny params, where the
+    profile keeps its outputs (``artifacts/<profile>/...``): the findings read them."""
+    made = producers(stages)
+    for params_file in sorted((ROOT / "profiles").glob("*/params.yaml")):
+        profile = params_file.parent.name
+        rel = f"profiles/{profile}/{PARAMS}"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        params = tiny_params(profile)
+        (root / rel).write_text(yaml.safe_dump(params, sort_keys=False))
+        runs = set(params["profile"]["stages"])
+        for stage in (s for s in stages if s.name in runs):
+            argv = ["--params", rel, *profile_argv(stage, profile, runs, made)]
+            code, _, err = runner.run(stage.name, argv, root)
+            if code != 0:
+                raise WorldBuildError(
+                    f"building the tiny world: {profile} stage {stage.name} exited {code}:\n"
+                    f"{err[-6000:]}"
+                )
+
+
 def build_world(runner: StageRunner, root: Path, stages: list[Stage]) -> None:
-    """Run ``stages`` (DAG order) in ``root`` with their declared paths.
+    """Run ``stages`` (DAG order) in ``root`` with their declared paths (after the other
+    profiles, when one of them reads theirs).
 
     Raises:
         WorldBuildError: a stage exited non-zero (with its stderr) or left a declared
             output unwritten.
     """
+    if any(other_profile(p, profile_names()) for s in stages for p in s.inputs.values()):
+        build_profiles(runner, root, declarations())
     for stage in stages:
         for rel in stage.sources.values():
             (root / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -13,14 +13,14 @@ import yaml
 from advinterp.analysis.accuracy_curves import CURVE_COLUMNS, TABLE_COLUMNS
 from advinterp.data.adversarial import ChainLayout
 from advinterp.store import open_store
-from tests.conftest import run
+from tests.conftest import first_seed, ran_stages, run, stage_names
 
 DVC = [sys.executable, "-m", "dvc"]
 CHAIN = {"adv_train", "attack", "adv_features", "sje", "accuracy"}
 
 
 def _ran(output: str) -> set[str]:
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+    return stage_names(ran_stages(output))
 
 
 @pytest.mark.slow
@@ -43,19 +43,19 @@ def test_repro_accuracy_then_eps_grid_change_reruns_only_downstream_of_attack(pi
         assert adv.min() >= 0.0 and adv.max() <= 1.0
 
     feats = open_store(repo / "artifacts/adv_features/features.zarr")
-    sje = open_store(repo / "artifacts/sje/sje.zarr", {"class_embeddings": 2})
+    sje = open_store(repo / first_seed("artifacts/sje/sje.zarr"), {"class_embeddings": 2})
     n_all, A = dataset["images"].shape[0], sje["class_embeddings"].shape[1]
     assert feats["at_0.06/clean/features"].shape == (n_all, 128)
     assert sje["standard/W"].shape == (128, A)
     assert sje["at_0.06/targeted/eps_0.12/attributes"].shape == (len(rows), A)
 
-    table = pd.read_csv(repo / "artifacts/accuracy/accuracy.csv")
+    table = pd.read_csv(repo / first_seed("artifacts/accuracy/accuracy.csv"))
     assert tuple(table.columns) == TABLE_COLUMNS
     assert len(table) == 2 * 2 * (2 + 3 * 2)  # models x modes x (clean + eps x classifiers)
-    curves = pd.read_csv(repo / "artifacts/accuracy/curves/curves_targeted.csv")
+    curves = pd.read_csv(repo / first_seed("artifacts/accuracy/curves/curves_targeted.csv"))
     assert tuple(curves.columns) == CURVE_COLUMNS and curves["eps"].tolist() == [0.01, 0.06, 0.12]
-    assert (repo / "artifacts/accuracy/figure4.png").stat().st_size > 1000
-    metrics = json.loads((repo / "artifacts/accuracy/metrics.json").read_text())
+    assert (repo / first_seed("artifacts/accuracy/figure4.png")).stat().st_size > 1000
+    metrics = json.loads((repo / first_seed("artifacts/accuracy/metrics.json")).read_text())
     assert set(metrics["untargeted"]) == {"eps_0.01", "eps_0.06", "eps_0.12"}
     assert not list(repo.glob("artifacts/**/.*.tmp-*")), "temporary outputs left behind"
 
@@ -65,5 +65,5 @@ def test_repro_accuracy_then_eps_grid_change_reruns_only_downstream_of_attack(pi
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     second = run([*DVC, "repro", "accuracy"], repo)
     assert _ran(second.stdout) == {"attack", "adv_features", "sje", "accuracy"}, second.stdout
-    curves = pd.read_csv(repo / "artifacts/accuracy/curves/curves_untargeted.csv")
+    curves = pd.read_csv(repo / first_seed("artifacts/accuracy/curves/curves_untargeted.csv"))
     assert curves["eps"].tolist() == [0.01, 0.03, 0.06, 0.12]

@@ -747,6 +747,12 @@ CASES = [
         breaks=(checkpoint("pickled", SECOND_MODEL),),
     ),
     Case("a2e_robust", "model_corrupt", ("corrupt.pt",), breaks=(checkpoint("corrupt"),)),
+    Case(  # the robust model's parent (a copy of it) given as the independent judge
+        "a2e_robust",
+        "judge_is_the_robust_models_parent",
+        ("a_train_model.pt", "took part in producing the robust model"),
+        breaks=(replaced_by(SECOND_MODEL, MODEL),),
+    ),
     # --- InterpretGAN and the pooling study (Zheng et al.) ----------------------------
     Case(
         "igan_train",
@@ -787,6 +793,56 @@ CASES = [
 ]
 
 
+def _json(art: Artifact, text: str, name: str) -> Break:
+    """A JSON file with ``text`` where ``art`` belongs."""
+
+    def make(world: World, tmp: Path) -> tuple[Artifact, Path]:
+        return art, _write(tmp / name, text)
+
+    return make
+
+
+FINDINGS_CASES = [
+    Case("lime_study", "zero_images", ("lime_study.num_images",), p("lime_study", num_images=0)),
+    Case(
+        "lime_study",
+        "unknown_segmentation",
+        ("lime_study.segmentations",),
+        p("lime_study", segmentations=["slic"]),
+    ),
+    Case(
+        "lime_study",
+        "missing_localized_attacks",
+        ("{tmp}", "not found"),
+        breaks=(missing(LOCALIZED),),
+    ),
+    Case(
+        "findings",
+        "missing_digits_run",
+        ("{tmp}", "not found"),
+        breaks=(missing(("findings", "digits_lan_detect")),),
+    ),
+    Case(
+        "findings",
+        "metrics_without_the_claimed_number",
+        ("{tmp}", "no number for the claim"),
+        breaks=(_json(("findings", "accuracy"), '{"n": 3}', "accuracy.json"),),
+    ),
+    Case(
+        "findings",
+        "metrics_not_json",
+        ("{tmp}", "not valid JSON"),
+        breaks=(_json(("findings", "explain_eval"), "{oops", "explain_eval.json"),),
+    ),
+    Case(
+        "report",
+        "missing_findings",
+        ("{tmp}", "not found"),
+        breaks=(missing(("report", "findings")),),
+    ),
+]
+
+
 def section_cases() -> list[Case]:
     """Every section each declared stage reads, removed once: the error names it."""
     return [
@@ -801,6 +857,7 @@ def section_cases() -> list[Case]:
     ]
 
 
+CASES += FINDINGS_CASES
 ALL_CASES = CASES + section_cases()
 
 

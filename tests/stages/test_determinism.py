@@ -9,7 +9,7 @@ the bad-input tests use. Then, stage by stage, for every output it declares:
 * every zarr array of every output store is bitwise identical (``tobytes``), and so
   are the stores' attrs;
 * every checkpoint holds equal tensors (``torch.equal``) and equal metadata;
-* every CSV table and PNG figure is byte-identical, every metrics JSON equal but for
+* every CSV table, markdown table and PNG figure is byte-identical, every metrics JSON equal but for
   wall-clock timings (keys ending in ``seconds``), and so is the report's HTML page;
 * an output of any other kind is a failure until this test knows how to compare it.
 
@@ -122,7 +122,7 @@ def assert_same_output(a: Path, b: Path) -> None:
     elif a.suffix == ".json":
         ja, jb = json.loads(a.read_text()), json.loads(b.read_text())
         assert _without_timings(ja) == _without_timings(jb), f"{a}: contents differ"
-    elif a.suffix in (".csv", ".png"):  # matplotlib's Agg PNGs embed no date
+    elif a.suffix in (".csv", ".png", ".md"):  # matplotlib's Agg PNGs embed no date
         assert filecmp.cmp(a, b, shallow=False), f"{a}: contents differ"
     elif a.suffix == ".html":
         assert _TIMING_CELL.sub("", a.read_text()) == _TIMING_CELL.sub("", b.read_text()), a
