@@ -11,12 +11,7 @@ import logging
 
 import numpy as np
 
-from advinterp.analysis.lime_study import (
-    SegmentFn,
-    fixed_segments,
-    lime_study,
-    study_positions,
-)
+from advinterp.analysis.lime_study import lime_study, study_positions, study_segmenters
 from advinterp.config.localized import (
     LOCALIZED,
     ExplainConfig,
@@ -25,11 +20,7 @@ from advinterp.config.localized import (
     LimeStudyConfig,
 )
 from advinterp.errors import ParamError, StoreError
-from advinterp.explainers.lime_image import (
-    PACKAGE_QUICKSHIFT,
-    felzenszwalb_segmenter,
-    quickshift_segmenter,
-)
+from advinterp.explainers.lime_image import PACKAGE_QUICKSHIFT
 from advinterp.figures import save_figure
 from advinterp.models.checkpoint import load_classifier
 from advinterp.store import open_store, read_array, write_csv, write_json
@@ -89,20 +80,14 @@ def main(io: StageIO) -> None:
     attack_segments = read_array(loc, "segments")
     q, f = explain.quickshift, explain.felzenszwalb
     a = attack_segmentation(dict(loc.attrs), str(io.localized))
-    one = {
-        "quickshift": quickshift_segmenter(q.kernel_size, q.max_dist, q.ratio),
-        "quickshift_lime": quickshift_segmenter(**PACKAGE_QUICKSHIFT),
-        "felzenszwalb": felzenszwalb_segmenter(f.scale, f.sigma, f.min_size),
-        "felzenszwalb_attack": felzenszwalb_segmenter(a.scale, a.sigma, a.min_size),
-    }
-    segmentations: dict[str, list[SegmentFn]] = {
-        name: (
-            [fixed_segments(attack_segments[s]) for s in sources]
-            if name == "attack_segments"
-            else [one[name]] * len(positions)
-        )
-        for name in cfg.segmentations
-    }
+    segmentations = study_segmenters(
+        cfg.segmentations,
+        quickshift=(q.kernel_size, q.max_dist, q.ratio),
+        felzenszwalb=(f.scale, f.sigma, f.min_size),
+        attack=(a.scale, a.sigma, a.min_size),
+        attack_segments=attack_segments,
+        sources=sources,
+    )
     log.info(
         "%d of %d localized examples, %d LIME samples, segmentations %s",
         len(positions),

@@ -37,7 +37,13 @@ from torch import nn
 from advinterp.analysis.explainer_ranks import ALL, RANKED, table1, tie_break
 from advinterp.explainers.guided_backprop import GuidedBackpropExplainer
 from advinterp.explainers.image_sets import SET_CODES
-from advinterp.explainers.lime_image import LimeExplainer, LimeSettings
+from advinterp.explainers.lime_image import (
+    PACKAGE_QUICKSHIFT,
+    LimeExplainer,
+    LimeSettings,
+    felzenszwalb_segmenter,
+    quickshift_segmenter,
+)
 from advinterp.explainers.protocol import Example, ExampleSlice
 from advinterp.explainers.random_baseline import RandomExplainer
 from advinterp.explainers.saliency import SaliencyExplainer, SaliencyForm
@@ -56,6 +62,41 @@ def fixed_segments(segments: np.ndarray) -> SegmentFn:
     """
     out = np.asarray(segments).astype(np.int64)
     return lambda image: out.copy()
+
+
+def study_segmenters(
+    names: Sequence[str],
+    *,
+    quickshift: tuple[float, float, float],
+    felzenszwalb: tuple[float, float, int],
+    attack: tuple[float, float, int],
+    attack_segments: np.ndarray,
+    sources: np.ndarray,
+) -> dict[str, list[SegmentFn]]:
+    """One LIME segmenter per studied image for each named segmentation.
+
+    Args:
+        names: of ``lime_study.segmentations``.
+        quickshift: (kernel_size, max_dist, ratio) of ``explain``.
+        felzenszwalb: (scale, sigma, min_size) of ``explain``.
+        attack: (scale, sigma, min_size) the localized attack segmented with.
+        attack_segments: (N_clean, H, W) int, the attack's segments of each clean image.
+        sources: (E,) the clean image of each studied example (row of ``attack_segments``).
+    """
+    shared = {
+        "quickshift": quickshift_segmenter(*quickshift),
+        "quickshift_lime": quickshift_segmenter(**PACKAGE_QUICKSHIFT),
+        "felzenszwalb": felzenszwalb_segmenter(*felzenszwalb),
+        "felzenszwalb_attack": felzenszwalb_segmenter(*attack),
+    }
+    return {
+        name: (
+            [fixed_segments(attack_segments[s]) for s in sources]
+            if name == "attack_segments"
+            else [shared[name]] * len(sources)
+        )
+        for name in names
+    }
 
 
 def study_positions(available: int, num_images: int) -> np.ndarray:

@@ -14,6 +14,7 @@ from advinterp.analysis.lime_study import (
     lime_study,
     segment_stats,
     study_positions,
+    study_segmenters,
 )
 from advinterp.config.localized import LimeStudyConfig
 from advinterp.explainers.image_sets import SET_CODES
@@ -143,3 +144,20 @@ def test_config_rejects_a_setting_listed_twice():
         LimeStudyConfig(segmentations=["quickshift", "quickshift"])
     with pytest.raises(ValidationError):
         LimeStudyConfig(saliency=[])
+
+
+def test_study_segmenters_gives_each_image_its_segmenter_and_the_oracle_its_own_segments():
+    segs = np.arange(2 * 4 * 4).reshape(2, 4, 4) % 3
+    found = study_segmenters(
+        ["quickshift", "attack_segments"],
+        quickshift=(2.0, 6.0, 0.5),
+        felzenszwalb=(50.0, 0.5, 10),
+        attack=(200.0, 1.0, 40),
+        attack_segments=segs,
+        sources=np.array([1, 0, 1]),
+    )
+    assert set(found) == {"quickshift", "attack_segments"}
+    assert len(found["quickshift"]) == 3 and len(set(map(id, found["quickshift"]))) == 1
+    image = np.zeros((4, 4, 3))
+    for fn, source in zip(found["attack_segments"], (1, 0, 1), strict=True):
+        assert np.array_equal(fn(image), segs[source])  # whatever the image, the attack's own
