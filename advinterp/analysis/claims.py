@@ -8,13 +8,14 @@ paper reports another dataset than the profile we test on, ``paper_number`` says
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from advinterp.analysis.findings import Claim, PerSeed, difference, each, within
 from advinterp.analysis.seed_tables import SeedTable
 from advinterp.analysis.spread import spread
 from advinterp.errors import StoreError
+from advinterp.markdown import lookup
 
 Metrics = Mapping[str, Any]
 
@@ -71,6 +72,14 @@ def _a2e(measure: str, perturbation_of: str, judge: str) -> PerSeed:
     return within(lambda m: m["headline"][measure][perturbation_of][judge])
 
 
+def _a2e_above(
+    measure: str, perturbation_of: str, judge: str, level: Callable[[Metrics], float]
+) -> PerSeed:
+    """:func:`_a2e`'s per-seed values minus one level of the run (chance, the clean rate)."""
+    values = _a2e(measure, perturbation_of, judge)
+    return lambda runs: [v - float(level(runs[0])) for v in values(runs)]
+
+
 CLAIMS: tuple[Claim, ...] = (
     Claim(
         paper="Gulshad et al.",
@@ -92,7 +101,7 @@ CLAIMS: tuple[Claim, ...] = (
         source="distances",
         profile="birds",
         ours=each(_softmax_reading("top_changed")),
-        margin=each(lambda m: _softmax_reading("top_changed")(m) - 0.5),
+        margin=difference(each(_softmax_reading("top_changed")), _const(0.5)),
         measures="fraction closer to the wrong class - 0.5",
     ),
     Claim(
@@ -127,10 +136,12 @@ CLAIMS: tuple[Claim, ...] = (
         source="a2e_explain",
         profile="birds",
         ours=_a2e("heldout_fooling_rate", "standard", "standard"),
-        margin=lambda runs: [
-            v - runs[0]["headline"]["clean_heldout_target_rate"]["standard"]
-            for v in _a2e("heldout_fooling_rate", "standard", "standard")(runs)
-        ],
+        margin=_a2e_above(
+            "heldout_fooling_rate",
+            "standard",
+            "standard",
+            lambda m: m["headline"]["clean_heldout_target_rate"]["standard"],
+        ),
         measures="fooling rate - clean rate of the target class",
     ),
     Claim(
@@ -140,10 +151,9 @@ CLAIMS: tuple[Claim, ...] = (
         source="a2e_explain",
         profile="birds",
         ours=_a2e("perturbation_classified_as_target", "standard", "standard"),
-        margin=lambda runs: [
-            v - runs[0]["chance"]
-            for v in _a2e("perturbation_classified_as_target", "standard", "standard")(runs)
-        ],
+        margin=_a2e_above(
+            "perturbation_classified_as_target", "standard", "standard", lambda m: m["chance"]
+        ),
         measures="rate - chance",
     ),
     Claim(
@@ -154,10 +164,9 @@ CLAIMS: tuple[Claim, ...] = (
         source="a2e_explain",
         profile="birds",
         ours=_a2e("perturbation_classified_as_target", "standard", "second"),
-        margin=lambda runs: [
-            v - runs[0]["chance"]
-            for v in _a2e("perturbation_classified_as_target", "standard", "second")(runs)
-        ],
+        margin=_a2e_above(
+            "perturbation_classified_as_target", "standard", "second", lambda m: m["chance"]
+        ),
         measures="rate on the second model - chance",
     ),
     Claim(
@@ -187,7 +196,7 @@ CLAIMS: tuple[Claim, ...] = (
         source="digits_lan_detect",
         profile="digits",
         ours=each(lambda m: m["table1_mask_class_kept"]["direct/fgsm"]),
-        margin=each(lambda m: m["table1_mask_class_kept"]["direct/fgsm"] - 0.85),
+        margin=difference(each(lambda m: m["table1_mask_class_kept"]["direct/fgsm"]), _const(0.85)),
         measures="kept fraction - 0.85 (the paper: 'over 85%')",
     ),
     Claim(
@@ -322,13 +331,6 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _dig(m: Metrics, dotted: str) -> float:
-    obj: Any = m
-    for key in dotted.split("."):
-        obj = obj[key]
-    return float(obj)
-
-
 def settings_table(
     settings: Sequence[tuple[str, str, str]],
     runs: Mapping[str, Sequence[Metrics]],
@@ -338,7 +340,7 @@ def settings_table(
     rows = []
     for source, what, key in settings:
         try:
-            rows.append({"what": what, **spread(_dig(m, key) for m in runs[source])})
+            rows.append({"what": what, **spread(float(lookup(m, key)) for m in runs[source])})
         except (KeyError, TypeError) as err:
             where = (origins or {}).get(source, source)
             raise StoreError(f"{where}: no '{key}' ({err})") from None
