@@ -10,6 +10,16 @@ Atomicity rule: a stage writes each output into a temporary sibling and renames 
 into place only when complete, so a failed or killed stage leaves no half-written
 artifact behind.
 
+Damage rule: :func:`open_store` checks that every chunk file of every array is whole
+(a cut-short or padded file, or a shard whose index fails its CRC32C) before a stage
+reads anything, so a damaged artifact is an error naming the file, never a silently
+different array. A flipped byte inside a chunk's compressed data is not visible here
+(blosc keeps no checksum): that is what DVC's hashes are for (``python -m flows.verify``).
+
+Out-of-space rule: a write that fails for lack of room (ENOSPC, EDQUOT, EFBIG) is a
+:class:`StoreError` naming the output; the temporary sibling is deleted and whatever was
+at the output path before is untouched.
+
 Resume rule: a stage that fills shards can instead write into a deterministic hidden
 sibling, ``.<name>.partial-<fingerprint>/`` (see :func:`resumable_output`), with a
 completion marker per shard written only after that shard's data. A killed run leaves
@@ -21,11 +31,13 @@ the shards already marked, and the output still appears only by one final rename
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import logging
 import os
+import resource
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +62,9 @@ _SMALL_SHARD = 1 << 20
 _TMP_MARK = ".tmp-"
 _PARTIAL_MARK = ".partial-"
 _SMALL_FILE = 1 << 20  # input files up to this size are fingerprinted by content
+# errno of a write that found no room: a full disk, a quota, RLIMIT_FSIZE.
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_LOW_SPACE = 1 << 20  # below this many free bytes a failed write is taken as disk full
 
 
 def _tmp_sibling(path: Path) -> Path:
@@ -73,6 +88,40 @@ def clean_stale(path: Path) -> None:
         _remove(stale)
 
 
+def _largest_file(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    if path.is_dir():
+        return max((p.stat().st_size for p in path.rglob("*") if p.is_file()), default=0)
+    return 0
+
+
+def _no_room(err: BaseException, tmp: Path) -> str | None:
+    """Why writing ``tmp`` failed for lack of room, or None when it did not.
+
+    Either ``err`` says so (its errno), or it is a write error of a library that drops
+    the errno (``torch.save`` raises ``RuntimeError``) while the filesystem holding
+    ``tmp`` has (almost) no free space left, or a file of ``tmp`` has reached the
+    process's file size limit (``RLIMIT_FSIZE``, ``ulimit -f``).
+    """
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    limited = f" (file size limit {limit} bytes)" if limit != resource.RLIM_INFINITY else ""
+    if isinstance(err, OSError) and err.errno in _NO_ROOM:
+        return os.strerror(err.errno) + (limited if err.errno == errno.EFBIG else "")
+    if not isinstance(err, OSError | RuntimeError):
+        return None
+    cause = f" ({type(err).__name__}: {err})"
+    try:
+        st = os.statvfs(tmp.parent)
+    except OSError:
+        return None
+    if st.f_bavail * st.f_frsize < _LOW_SPACE:
+        return os.strerror(errno.ENOSPC) + cause
+    if limited and _largest_file(tmp) >= limit:
+        return os.strerror(errno.EFBIG) + limited + cause
+    return None
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path | str) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; move it into place only on success.
@@ -80,6 +129,9 @@ def atomic_output(path: Path | str) -> Iterator[Path]:
     On an exception the temporary is deleted and whatever was at ``path`` before is
     left untouched. A SIGKILL leaves only a hidden ``.<name>.tmp-<pid>`` sibling, which
     the next run removes.
+
+    Raises:
+        StoreError: the write ran out of room (full disk, quota, file size limit).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,9 +139,16 @@ def atomic_output(path: Path | str) -> Iterator[Path]:
     tmp = _tmp_sibling(path)
     try:
         yield tmp
-    except BaseException:
+    except BaseException as err:
+        why = _no_room(err, tmp)
         if tmp.exists():
             _remove(tmp)
+        if why is not None:
+            raise StoreError(
+                f"{path}: {why} while writing it; nothing was written"
+                f"{', the previous one is unchanged' if path.exists() else ''}. "
+                "Free some space there and run again"
+            ) from err
         raise
     _commit(tmp, path)
 
@@ -252,7 +311,111 @@ def open_store(path: Path | str, required: Mapping[str, int] | None = None) -> z
         arr = require_array(group, name, str(path))
         if arr.ndim != ndim:
             raise StoreError(f"{path}/{name}: expected {ndim} dims, found {arr.ndim}")
+    check_chunks(group, path)
     return group
+
+
+_BLOSC_HEADER = 16  # c-blosc 1 frame header; bytes 4:8 raw size, 12:16 frame size
+_NO_CHUNK = (1 << 64) - 1  # a shard index entry of an inner chunk never written
+
+
+def _codec_names(codecs: Any) -> list[str]:
+    return [str(c.get("name")) for c in codecs]
+
+
+def _chunk_layout(arr: zarr.Array) -> int | None:
+    """Inner chunks per storage file when ``arr`` has the layout :func:`create_array`
+    writes (0: plain blosc chunks; n: shards of n blosc chunks, CRC32C index at the
+    end), or None for any other layout (not checked)."""
+    meta: Any = arr.metadata.to_dict()  # the zarr.json content: a JSON mapping
+    codecs = list(meta.get("codecs") or [])
+    if _codec_names(codecs) == ["bytes", "blosc"]:
+        return 0
+    if _codec_names(codecs) != ["sharding_indexed"] or arr.shards is None:
+        return None
+    cfg = codecs[0].get("configuration", {})
+    if (
+        _codec_names(cfg.get("codecs", [])) != ["bytes", "blosc"]
+        or _codec_names(cfg.get("index_codecs", [])) != ["bytes", "crc32c"]
+        or cfg.get("index_location", "end") != "end"
+    ):
+        return None
+    return int(np.prod([s // c for s, c in zip(arr.shards, arr.chunks, strict=True)]))
+
+
+def _blosc_frame_problem(head: bytes, size: int, raw: int) -> str | None:
+    """What is wrong with a blosc frame of ``size`` bytes starting with ``head``."""
+    if len(head) < _BLOSC_HEADER or size < _BLOSC_HEADER:
+        return f"{size} bytes, shorter than a blosc header"
+    nbytes = int.from_bytes(head[4:8], "little")
+    cbytes = int.from_bytes(head[12:16], "little")
+    if nbytes != raw:
+        return f"its header says {nbytes} raw bytes, the chunk has {raw}"
+    if cbytes != size:
+        return f"{size} bytes where its header says {cbytes}"
+    return None
+
+
+def _chunk_file_problem(file: Path, inner: int, raw: int) -> str | None:
+    """What is wrong with one stored chunk file (plain when ``inner`` is 0, else a shard
+    of ``inner`` chunks), or None when it is whole."""
+    import google_crc32c  # zarr's own CRC32C (its crc32c codec), imported only here
+
+    size = file.stat().st_size
+    with open(file, "rb") as f:
+        if not inner:
+            return _blosc_frame_problem(f.read(_BLOSC_HEADER), size, raw)
+        index_size = 16 * inner + 4
+        if size < index_size:
+            return f"{size} bytes, shorter than its shard index ({index_size})"
+        f.seek(size - index_size)
+        index = f.read(index_size)
+        if google_crc32c.value(index[:-4]) != int.from_bytes(index[-4:], "little"):
+            return "its shard index fails its CRC32C checksum"
+        entries = np.frombuffer(index[:-4], dtype="<u8").reshape(inner, 2)
+        for offset, length in entries.tolist():
+            if offset == _NO_CHUNK and length == _NO_CHUNK:
+                continue
+            if offset + length > size - index_size:
+                return f"an inner chunk ends at byte {offset + length} of {size - index_size}"
+            f.seek(offset)
+            problem = _blosc_frame_problem(f.read(_BLOSC_HEADER), length, raw)
+            if problem is not None:
+                return f"inner chunk at byte {offset}: {problem}"
+    return None
+
+
+def check_chunks(group: zarr.Group, where: Path | str | None = None) -> None:
+    """Check every chunk file of every array in ``group`` (a local store) is whole.
+
+    Reads only headers and shard indexes: each blosc frame's recorded size must match
+    its file (or its shard index entry) and the chunk's raw size, and each shard index
+    must pass its CRC32C. Missing chunk files are not errors (zarr does not write
+    chunks that are all fill value). Arrays of another layout are skipped.
+
+    Raises:
+        StoreError: naming the first damaged chunk file.
+    """
+    if not isinstance(group.store, LocalStore):
+        return
+    root = Path(group.store.root)
+    where = Path(where) if where is not None else root
+    for name, node in group.members(max_depth=None):
+        if not isinstance(node, zarr.Array):
+            continue
+        inner = _chunk_layout(node)
+        chunk_dir = root / node.path / "c"
+        if inner is None or not chunk_dir.is_dir():
+            continue
+        raw = int(np.prod(node.chunks)) * node.dtype.itemsize
+        for file in sorted(p for p in chunk_dir.rglob("*") if p.is_file()):
+            problem = _chunk_file_problem(file, inner, raw)
+            if problem is not None:
+                rel = file.relative_to(root).as_posix()
+                raise StoreError(
+                    f"{where}/{rel}: damaged chunk of '{name}' ({problem}); restore the "
+                    "artifact (dvc checkout, or rerun the stage that writes it)"
+                )
 
 
 def _where(group: zarr.Group) -> str:
@@ -530,15 +693,24 @@ def resumable_output(path: Path | str, fp: str) -> Iterator[Partial]:
         try:
             yield part
             _commit(part.path, path)
-        except BaseException:
-            if part.completed():
+        except BaseException as err:
+            why = _no_room(err, part.path)
+            kept = part.completed()
+            if kept:
                 log.warning(
                     "%s: interrupted; %d completed shards kept in %s for the next run",
                     path,
-                    part.completed(),
+                    kept,
                     root,
                 )
             else:
                 _remove(root)
+            if why is not None:
+                raise StoreError(
+                    f"{path}: {why} while writing it; nothing was written"
+                    f"{', the previous one is unchanged' if path.exists() else ''}"
+                    f"{f' ({kept} completed shards kept for the rerun)' if kept else ''}. "
+                    "Free some space there and run again"
+                ) from err
             raise
     _remove(root)

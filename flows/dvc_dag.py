@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +41,8 @@ class StageResult:
     seconds: float
     returncode: int
     tail: str = ""
+    started: float = 0.0  # wall-clock times (time.time()) of the stage's task
+    finished: float = 0.0
 
 
 def address(stage: object, root: Path) -> str | None:
@@ -137,9 +139,14 @@ def stale_stages(root: Path) -> set[str] | None:
 
 
 def repro_stage(
-    root: Path, name: str, on_line: Callable[[str], None], force: bool = False
+    root: Path,
+    name: str,
+    on_line: Callable[[str], None],
+    force: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[str, int, str]:
-    """Run ``dvc repro --single-item <name>``, streaming its output lines.
+    """Run ``dvc repro --single-item <name>``, streaming its output lines; ``env`` adds
+    to the environment of DVC and the stage's command (e.g. ``CUDA_VISIBLE_DEVICES``).
 
     Returns:
         (outcome, return code, last lines of output); outcome is ran/skipped/failed.
@@ -148,7 +155,12 @@ def repro_stage(
     if force:
         cmd.append("--force")
     proc = subprocess.Popen(
-        cmd, cwd=root, env=dvc_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd,
+        cwd=root,
+        env={**dvc_env(), **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     ran = False
     tail: list[str] = []

@@ -123,6 +123,14 @@ TINY_PARAMS = {
     "igan_explain": {"examples": 2, "steps": 2, "ig_steps": 4, "figure": {"dpi": 40}},
     "igan_vulnerability": {"steps": 2, "max_images": 8, "figure": {"dpi": 40}},
     "pooling_study": {"pgd_steps": [1, 2], "mpgd_steps": 1, "max_images": 8},
+    "compare": {
+        "eps": 0.06,
+        "examples_per_mode": 2,
+        "localized_examples": 2,
+        "batch_size": 8,
+        "figure_examples": 1,
+        "figure": {"dpi": 40},
+    },
 }
 
 
@@ -250,3 +258,19 @@ def first_seed(path: str) -> str:
     from advinterp.profiles import locate
 
     return locate(path, None, 0)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop Prefect's temporary API server, if a test started one, while pytest's capture
+    is still open. Left to its atexit hook, the server logs "Stopping temporary server"
+    through Prefect's console handler, whose stream (pytest's captured stderr) is closed
+    by then, and the run ends with a "--- Logging error ---" traceback."""
+    if "prefect.server.api.server" not in sys.modules:
+        return  # no temporary server in this process
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.server.api.server import SubprocessASGIServer
+
+    APILogWorker.drain_all(timeout=5)  # the last logs and events go to the server first
+    EventsWorker.drain_all(timeout=5)
+    SubprocessASGIServer().stop()  # the temporary server (none started: nothing to do)

@@ -75,7 +75,7 @@ def test_a_missing_section_is_an_error_not_defaults(tmp_path):
 
 def test_every_registered_section_has_valid_defaults_and_rejects_unknown_keys():
     sections = all_sections()
-    assert len(sections) == 29
+    assert len(sections) == 30
     for name, model in sections.items():
         assert parse_section(model, {}).section == name
         with pytest.raises(ParamError, match=rf"{name}\.no_such_key"):

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from advinterp.config.core import OptimizerParams
 from advinterp.data.batches import SplitBatches
 from advinterp.data.dataset import TEST, VAL
+from advinterp.errors import ParamError
 from advinterp.models.classifier import ImageClassifier
 from advinterp.progress import track
 from advinterp.store import sample_chunk_size
@@ -25,6 +26,20 @@ SHUFFLE_BUFFER = 8192
 """Samples held by the streaming shuffle of a training epoch (:func:`iter_shuffled_batches`)."""
 LossFn = Callable[[ImageClassifier, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 """``(model, x, y) -> (loss, logits)``: a training loss in place of cross-entropy."""
+
+
+class TrainingDivergedError(ParamError):
+    """The loss or the weights became NaN or infinite (a learning rate too high, say):
+    training stops there, so no checkpoint of a diverged model is ever written."""
+
+
+def _non_finite(model: torch.nn.Module) -> str | None:
+    """The name of the first parameter or float buffer holding NaN or inf, else None."""
+    tensors = [*model.named_parameters(), *model.named_buffers()]
+    for name, t in tensors:
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            return name
+    return None
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -116,6 +131,10 @@ def fit(
 
     Returns:
         One record per epoch: loss, train accuracy, val accuracy, learning rate.
+
+    Raises:
+        TrainingDivergedError: a batch's loss is NaN or inf, or a weight is after an
+            epoch (checked before the step that would spread it, and before val).
     """
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     total_steps = max(1, epochs * steps_per_epoch)
@@ -141,13 +160,26 @@ def fit(
                 loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
             else:
                 loss, logits = loss_fn(model, x, y)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise TrainingDivergedError(
+                    f"training diverged: the loss is {value} at epoch {epoch + 1}/{epochs}, "
+                    f"step {step + 1} of {total_steps} (learning rate now "
+                    f"{optimizer.param_groups[0]['lr']:g})"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             step += 1
-            loss_sum += loss.item() * len(y)
+            loss_sum += value * len(y)
             correct += float((logits.argmax(1) == y).sum())
             seen += len(y)
+        bad = _non_finite(model)
+        if bad is not None:
+            raise TrainingDivergedError(
+                f"training diverged: weight '{bad}' is NaN or inf after epoch "
+                f"{epoch + 1}/{epochs} (learning rate now {optimizer.param_groups[0]['lr']:g})"
+            )
         record = {
             "epoch": epoch + 1,
             "loss": loss_sum / max(seen, 1),
@@ -230,21 +262,35 @@ def fit_on_split(
     :func:`make_optimizer` of ``schedule.optimizer``. Returns the batches (for
     :func:`split_metrics`) and the per-epoch history.
 
+    Raises:
+        TrainingDivergedError: naming the schedule's dotted optimizer params (under its
+            params section, e.g. ``train.optimizer.lr``) and where the loss diverged.
+
     Shape:
         array: (N, ...) one sample per dataset row (a zarr array); labels: (N,) int64;
         split: (N,) int8 codes TRAIN/VAL/TEST.
     """
     data = SplitBatches(array, labels, split, schedule.batch_size, sample_chunk_size(array))
-    history = fit_split(
-        model,
-        data,
-        epochs=schedule.epochs,
-        optimizer=make_optimizer(model, **schedule.optimizer.model_dump()),
-        device=device,
-        seed=seed,
-        augment=augment,
-        label_smoothing=label_smoothing,
-    )
+    opt = schedule.optimizer
+    try:
+        history = fit_split(
+            model,
+            data,
+            epochs=schedule.epochs,
+            optimizer=make_optimizer(model, **opt.model_dump()),
+            device=device,
+            seed=seed,
+            augment=augment,
+            label_smoothing=label_smoothing,
+        )
+    except TrainingDivergedError as err:
+        section = getattr(schedule, "section", None)
+        at = f"{section}." if section else ""
+        raise TrainingDivergedError(
+            f"{at}optimizer.lr={opt.lr:g} ({at}optimizer.name={opt.name}, "
+            f"{at}optimizer.momentum={opt.momentum:g}, {at}batch_size={schedule.batch_size}): "
+            f"{err}; lower the learning rate"
+        ) from None
     return data, history
 
 

@@ -22,54 +22,72 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def prefect_server(tmp_path):
-    port = _free_port()
+def server_env(home: Path, port: int) -> dict[str, str]:
+    """The environment of a Prefect server on ``127.0.0.1:port`` and of its clients."""
     env = pipeline_env()
     env.update(
-        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        PREFECT_HOME=str(home),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
         PREFECT_UI_ENABLED="false",
     )
-    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed in teardown
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    return env
+
+
+def start_prefect_server(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """``prefect server start`` on the loopback port of ``env``'s PREFECT_API_URL; returns
+    once it answers /api/health (its output is appended to ``log_path``)."""
+    url = env["PREFECT_API_URL"]
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    with open(log_path, "a") as log:  # the server keeps its own descriptor
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 120
     while True:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
                 if r.status == 200:
                     break
         except OSError:
             pass
         if server.poll() is not None or time.monotonic() > deadline:
             server.kill()
-            raise AssertionError((tmp_path / "server.log").read_text()[-3000:])
-        time.sleep(1)
+            raise AssertionError(log_path.read_text()[-3000:])
+        time.sleep(0.3)
+    return server
+
+
+def stop_prefect_server(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+@pytest.fixture
+def prefect_server(tmp_path):
+    env = server_env(tmp_path / "prefect-home", _free_port())
+    server = start_prefect_server(env, tmp_path / "server.log")
     try:
         yield env
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        stop_prefect_server(server)
 
 
 async def _read_back(flow_run_id):

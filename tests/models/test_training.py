@@ -118,3 +118,79 @@ def test_cosine_lr_warms_up_then_decays_per_group():
     assert lrs(6, warmup=2) == pytest.approx([0.1, 0.2])  # (6 - 2) / (10 - 2) = 1 / 2
     # the classifier's old expression, to the bit
     assert lrs(3)[0] == 0.5 * 0.2 * (1 + math.cos(math.pi * 3 / 10))
+
+
+def _toy_fit(optimizer_of, epochs=2):
+    """:func:`fit` of a fresh tiny model on the toy problem (2 epochs of 2 steps)."""
+    torch.manual_seed(0)
+    images, labels = _toy(n=32)
+    model = build_classifier("tiny_resnet", 2, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    rows = np.arange(len(labels))
+    y = torch.as_tensor(labels)
+
+    def batches(epoch):
+        return ((x, y[i]) for i, x in iter_batches(images, rows, 16, 8))
+
+    return fit(
+        model,
+        batches,
+        lambda: batches(0),
+        epochs=epochs,
+        steps_per_epoch=2,
+        optimizer=optimizer_of(model),
+        device=torch.device("cpu"),
+        generator=torch.Generator().manual_seed(0),
+        augment=False,
+    )
+
+
+def test_fit_stops_on_a_diverging_loss():
+    """An absurd learning rate: the loss turns NaN/inf and fit raises instead of going on."""
+    from advinterp.errors import ParamError
+    from advinterp.models.training import TrainingDivergedError
+
+    with pytest.raises(TrainingDivergedError, match="training diverged") as err:
+        _toy_fit(lambda m: make_optimizer(m, "sgd", 1e12, 0.9, 0.0), epochs=3)
+    assert isinstance(err.value, ParamError)  # input error: one line, exit 2 in a stage
+
+
+def test_fit_stops_when_the_last_step_leaves_non_finite_weights():
+    """A finite loss on every step, but the last update leaves NaN weights: caught after the
+    epoch, before any checkpoint could be written from them."""
+    from advinterp.models.training import TrainingDivergedError
+
+    class Poisoning(torch.optim.SGD):
+        steps = 0
+
+        def step(self, closure=None):
+            out = super().step(closure)
+            self.steps += 1
+            if self.steps == 2:  # the epoch's last step
+                self.param_groups[0]["params"][0].data.fill_(float("nan"))
+            return out
+
+    with pytest.raises(TrainingDivergedError, match="weight .* is NaN or inf after epoch 1/1"):
+        _toy_fit(lambda m: Poisoning(m.parameters(), lr=0.01), epochs=1)
+
+
+def test_fit_on_split_names_the_params_that_diverged():
+    """The error names the schedule's section and its optimizer params (train.optimizer.lr)."""
+    import zarr
+
+    from advinterp.config.classifier import TrainConfig
+    from advinterp.models.training import TrainingDivergedError, fit_on_split
+
+    torch.manual_seed(0)
+    images, labels = _toy(n=24)
+    array = zarr.array(images, chunks=(8, 3, 16, 16))
+    split = np.array([0] * 16 + [1] * 4 + [2] * 4, np.int8)
+    cfg = TrainConfig(
+        epochs=3, batch_size=8, optimizer={"name": "sgd", "lr": 1e12, "momentum": 0.9}
+    )
+    model = build_classifier("tiny_resnet", 2, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    with pytest.raises(TrainingDivergedError) as err:
+        fit_on_split(model, array, labels, split, cfg, device=torch.device("cpu"), seed=0)
+    message = str(err.value)
+    assert message.startswith("train.optimizer.lr=1e+12 (train.optimizer.name=sgd"), message
+    assert "training diverged" in message and "lower the learning rate" in message
+    assert "\n" not in message

@@ -857,7 +857,44 @@ def section_cases() -> list[Case]:
     ]
 
 
-CASES += FINDINGS_CASES
+COMPARE_CASES = [
+    Case("compare", "eps_not_attacked", ("compare.eps", "attack.eps"), p("compare", eps=0.5)),
+    Case("compare", "zero_top_fraction", ("compare.top_fraction",), p("compare", top_fraction=0)),
+    Case(
+        "compare",
+        "unknown_igan_layer",
+        ("compare.igan_layer", "fc9"),
+        p("compare", igan_layer="fc9"),
+    ),
+    Case(
+        "compare",
+        "vulnerability_without_layers",
+        ("compare.igan_layer=auto", "no Vul_i"),
+        breaks=(_json(("compare", "vulnerability"), '{"natural": {}}', "vul.json"),),
+    ),
+    Case(
+        "compare",
+        "missing_vulnerability",
+        ("{tmp}", "not found"),
+        breaks=(missing(("compare", "vulnerability")),),
+    ),
+    Case("compare", "missing_lan", ("{tmp}", "not found"), breaks=(missing(LAN),)),
+    Case("compare", "sje_without_W", ("{tmp}", "standard/W"), breaks=(drop(SJE, "standard/W"),)),
+    Case(
+        "compare",
+        "localized_without_region",
+        ("{tmp}", "region"),
+        breaks=(drop(LOCALIZED, "region"),),
+    ),
+    Case(
+        "report",
+        "missing_comparison",
+        ("{tmp}", "not found"),
+        breaks=(missing(("report", "comparison")),),
+    ),
+]
+
+CASES += FINDINGS_CASES + COMPARE_CASES
 ALL_CASES = CASES + section_cases()
 
 
