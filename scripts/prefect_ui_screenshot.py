@@ -53,7 +53,6 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -70,10 +69,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a file: tests/ and flows/ from this checkout
 
-import yaml  # noqa: E402
 
 from tests.browser import Page, chromium_path, open_page, screenshot_url  # noqa: E402
-from tests.conftest import pipeline_env, run, tiny_params  # noqa: E402
+from tests.conftest import pipeline_env, scratch_repo  # noqa: E402
 
 DEPLOYMENT = "advinterp/pipeline"
 FORM_PNG = "prefect_custom_run.png"
@@ -86,30 +84,6 @@ log = logging.getLogger("prefect_ui_screenshot")
 
 
 # -- the scratch repository, the server and the serve process ---------------------------
-
-
-def scratch_repo(repo: Path) -> Path:
-    """A git + DVC repository at ``repo`` holding a copy of the pipeline with the tests'
-    tiny params (tests/conftest.py's ``pipeline_repo``)."""
-    repo.mkdir()
-    for name in ("advinterp", "stages", "flows"):
-        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
-        shutil.copy(ROOT / name, repo / name)
-    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
-    for profile in sorted(p.parent.name for p in (ROOT / "profiles").glob("*/params.yaml")):
-        (repo / "profiles" / profile).mkdir(parents=True)
-        shutil.copy(ROOT / "profiles" / profile / "dvc.yaml", repo / "profiles" / profile)
-        text = yaml.safe_dump(tiny_params(profile), sort_keys=False)
-        (repo / "profiles" / profile / "params.yaml").write_text(text)
-    run(["git", "init", "-q"], repo)
-    run(["git", "config", "user.email", "ci@example.invalid"], repo)
-    run(["git", "config", "user.name", "ci"], repo)
-    run([sys.executable, "-m", "dvc", "init", "-q"], repo)
-    run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "pipeline"], repo)
-    return repo
 
 
 def bundled_ui() -> list[Path]:

@@ -217,10 +217,21 @@ def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedPr
     return proc
 
 
-@pytest.fixture
-def pipeline_repo(tmp_path: Path) -> Path:
-    """A fresh git+dvc repository holding a copy of the pipeline and tiny params."""
-    repo = tmp_path / "repo"
+def init_repo(repo: Path, message: str) -> Path:
+    """``git init`` + ``dvc init`` (analytics off) in ``repo`` and one commit of it all."""
+    run(["git", "init", "-q"], repo)
+    run(["git", "config", "user.email", "ci@example.invalid"], repo)
+    run(["git", "config", "user.name", "ci"], repo)
+    run([sys.executable, "-m", "dvc", "init", "-q"], repo)
+    run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", message], repo)
+    return repo
+
+
+def scratch_repo(repo: Path) -> Path:
+    """A fresh git+dvc repository at ``repo`` holding a copy of the pipeline and the
+    tiny params (every profile's)."""
     repo.mkdir()
     for name in ("advinterp", "stages", "flows"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -232,14 +243,13 @@ def pipeline_repo(tmp_path: Path) -> Path:
         shutil.copy(ROOT / "profiles" / profile / "dvc.yaml", repo / "profiles" / profile)
         text = yaml.safe_dump(tiny_params(profile), sort_keys=False)
         (repo / "profiles" / profile / "params.yaml").write_text(text)
-    run(["git", "init", "-q"], repo)
-    run(["git", "config", "user.email", "ci@example.invalid"], repo)
-    run(["git", "config", "user.name", "ci"], repo)
-    run([sys.executable, "-m", "dvc", "init", "-q"], repo)
-    run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "pipeline"], repo)
-    return repo
+    return init_repo(repo, "pipeline")
+
+
+@pytest.fixture
+def pipeline_repo(tmp_path: Path) -> Path:
+    """A fresh git+dvc repository holding a copy of the pipeline and tiny params."""
+    return scratch_repo(tmp_path / "repo")
 
 
 def ran_stages(stdout: str) -> set[str]:

@@ -25,7 +25,7 @@ from dvc_render.base import Renderer
 from advinterp.profiles import locate
 from flows.generate import declarations, load_profiles, producers, profile_names, upstream
 from stages.stage import Stage
-from tests.conftest import ROOT, run
+from tests.conftest import ROOT, init_repo, run
 from tests.stages.stage_world import make_world
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -165,14 +165,7 @@ def plots_repo(tmp_path_factory) -> Path:
                     (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
         shutil.copy(world.root / "params.yaml", repo / "params.yaml")
     shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
-    run(["git", "init", "-q"], repo)
-    run(["git", "config", "user.email", "ci@example.invalid"], repo)
-    run(["git", "config", "user.name", "ci"], repo)
-    run([sys.executable, "-m", "dvc", "init", "-q"], repo)
-    run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "tiny world's plots"], repo)
-    return repo
+    return init_repo(repo, "tiny world's plots")
 
 
 def test_plots_show_draws_every_declared_plot(plots_repo, tmp_path):
