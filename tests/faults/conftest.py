@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,28 @@ import yaml
 
 from tests.conftest import ROOT, pipeline_env, tiny_params
 from tests.flows.test_prefect_server import prefect_server  # noqa: F401
+from tests.stages.stage_world import declared
 from tests.stages.test_shards import inputs, reference  # noqa: F401
+
+
+def run_stage(
+    stage: str,
+    params: Path,
+    paths: Mapping[str, Path],
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.CompletedProcess:
+    """``python -m stages.<stage> --params <params>`` with its declared flags set to
+    ``paths``, in its own process (``preexec_fn`` runs in that process first)."""
+    flags = declared(stage).argv({flag: str(p) for flag, p in paths.items()})
+    return subprocess.run(
+        [sys.executable, "-m", f"stages.{stage}", "--params", str(params), *flags],
+        cwd=ROOT,
+        env=pipeline_env() | {"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=preexec_fn,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +46,6 @@ def tiny_dataset(tmp_path_factory) -> tuple[Path, Path]:
     params = d / "params.yaml"
     params.write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
     out = d / "dataset.zarr"
-    cmd = [sys.executable, "-m", "stages.dataset", "--params", str(params), "--out", str(out)]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, env=pipeline_env(), capture_output=True, text=True, timeout=300
-    )
+    proc = run_stage("dataset", params, {"out": out})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return params, out

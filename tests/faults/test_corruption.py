@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -31,7 +30,8 @@ import zarr
 
 from advinterp.errors import StoreError
 from advinterp.store import atomic_output, create_group, open_store, write_array
-from tests.conftest import ROOT, pipeline_env, run
+from tests.conftest import run
+from tests.faults.conftest import run_stage
 from tests.stages.stage_world import declared
 
 DVC = [sys.executable, "-m", "dvc"]
@@ -106,14 +106,7 @@ def test_a_stage_given_a_truncated_chunk_stops_before_computing(tiny_dataset, tm
     out = tmp_path / "out"
     train = declared("train")
     paths = {"dataset": bad, **{f: out / Path(o.path).name for f, o in train.outputs.items()}}
-    proc = subprocess.run(
-        [sys.executable, "-m", "stages.train", "--params", str(params), *train.argv(paths)],
-        cwd=ROOT,
-        env=pipeline_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_stage("train", params, paths)
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     error = proc.stderr.strip().splitlines()[-1]

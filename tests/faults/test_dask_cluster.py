@@ -39,6 +39,18 @@ SHARD_DELAY = "1.0"  # seconds each shard sleeps in the lost-worker run: time to
 PRELOAD = "import torch, prefect, prefect_dask, advinterp.models.features  # noqa\n"
 
 
+def _run_features(d: Path, params: Path, out: Path) -> subprocess.CompletedProcess:
+    """The features stage, run to its end with the test's environment."""
+    return subprocess.run(
+        _features_cmd(d, params, out),
+        cwd=ROOT,
+        env=_env(d),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 @dataclass
 class Cluster:
     address: str
@@ -154,14 +166,7 @@ def test_features_on_an_existing_cluster_and_after_losing_a_worker(inputs, clust
 
         # 1. The running cluster computes what the single process computed, bit for bit.
         out = d / "existing.zarr"
-        ok = subprocess.run(
-            _features_cmd(d, params, out),
-            cwd=ROOT,
-            env=_env(d),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        ok = _run_features(d, params, out)
         assert ok.returncode == 0, ok.stderr[-3000:]
         assert f"shards go to the Dask cluster at {cluster.address}" in ok.stderr
         assert f"features: {SHARDS} shards done by" in ok.stderr
@@ -193,14 +198,7 @@ def test_features_on_an_existing_cluster_and_after_losing_a_worker(inputs, clust
     assert f"Remove worker addr: {w0} name: w0" in (cluster.logs / "scheduler.log").read_text()
     if proc.returncode != 0:  # failed: it must say so in one line, and the rerun resumes
         assert " ERROR " in stderr.strip().splitlines()[-1], stderr[-3000:]
-        again = subprocess.run(
-            _features_cmd(d, params, out),
-            cwd=ROOT,
-            env=_env(d),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        again = _run_features(d, params, out)
         assert again.returncode == 0, again.stderr[-3000:]
         assert "already complete" in again.stderr
     else:  # completed: the lost worker's shards ran again on the surviving one

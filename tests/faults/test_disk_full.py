@@ -21,14 +21,13 @@ import logging
 import os
 import resource
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, pipeline_env
+from tests.faults.conftest import run_stage
 from tests.stages.stage_world import declared
 
 log = logging.getLogger(__name__)
@@ -85,22 +84,16 @@ def small_disk(tmp_path) -> Iterator[SmallDisk]:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
-def _run_stage(disk: SmallDisk, stage: str, argv: list[str]) -> subprocess.CompletedProcess:
+def _run_stage(
+    disk: SmallDisk, stage: str, params: Path, paths: dict[str, Path]
+) -> subprocess.CompletedProcess:
     limit = disk.limit
 
     def limited() -> None:  # in the stage's process only
         if limit is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    return subprocess.run(
-        [sys.executable, "-m", f"stages.{stage}", *argv],
-        cwd=ROOT,
-        env=pipeline_env() | {"PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        preexec_fn=limited,
-    )
+    return run_stage(stage, params, paths, preexec_fn=limited)
 
 
 def _tree(path: Path) -> dict[str, str]:
@@ -131,14 +124,14 @@ def test_disk_full_midway_names_the_output_and_keeps_the_previous_one(
     paths = {flag: small_disk.root / name for flag, name in outs.items()}
     given = {"dataset": dataset, "images": inputs / "images.zarr", "model": inputs / "model.pt"}
     reads = {flag: given[flag] for flag in declared(stage).inputs}
-    argv = ["--params", str(params), *declared(stage).argv({**reads, **paths})]
+    every = {**reads, **paths}
 
-    first = _run_stage(small_disk, stage, argv)
+    first = _run_stage(small_disk, stage, params, every)
     assert first.returncode == 0, first.stderr[-3000:]
     before = {flag: _tree(p) for flag, p in paths.items()}
 
     small_disk.fill(paths[big])
-    full = _run_stage(small_disk, stage, argv)
+    full = _run_stage(small_disk, stage, params, every)
     log.info("disk full by %s: %s", small_disk.mechanism, full.stderr.strip().splitlines()[-1])
     assert full.returncode == 2, full.stderr[-3000:]
     assert "Traceback" not in full.stderr, full.stderr[-3000:]
@@ -160,7 +153,7 @@ def test_disk_full_midway_names_the_output_and_keeps_the_previous_one(
     assert bool(partial) == ("completed shards kept for the rerun" in error), (left, error)
 
     small_disk.free()
-    again = _run_stage(small_disk, stage, argv)
+    again = _run_stage(small_disk, stage, params, every)
     assert again.returncode == 0, again.stderr[-3000:]
     if kept:
         assert f"resuming, {kept} of " in again.stderr, again.stderr[-3000:]

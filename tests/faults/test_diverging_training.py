@@ -12,12 +12,10 @@ is unit-tested in ``tests/models/test_training.py``.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import yaml
 
-from tests.conftest import ROOT, deep_update, pipeline_env
+from tests.conftest import deep_update
+from tests.faults.conftest import run_stage
 from tests.stages.stage_world import declared
 
 
@@ -33,14 +31,7 @@ def test_absurd_learning_rate_stops_train_with_one_line_and_no_checkpoint(tiny_d
         "dataset": dataset,
         **{f: out / o.path.split("/")[-1] for f, o in train.outputs.items()},
     }
-    proc = subprocess.run(
-        [sys.executable, "-m", "stages.train", "--params", str(bad), *train.argv(paths)],
-        cwd=ROOT,
-        env=pipeline_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_stage("train", bad, paths)
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     errors = [line for line in proc.stderr.splitlines() if " ERROR " in line]
