@@ -26,6 +26,20 @@ completion marker per shard written only after that shard's data. A killed run l
 the partial behind (DVC deletes a stage's declared outs before running it, not hidden
 siblings); the rerun with the same fingerprint (same inputs, params and code) skips
 the shards already marked, and the output still appears only by one final rename.
+
+Encoding rule: a float32 per-sample array that stays close to another array of the same
+store (adversarial images to their clean images) can be stored relative to it,
+``create_array(..., relative=Relative(reference, offsets, constants))``: per element a
+uint16 word naming a prediction (``reference + offset`` or a constant) and the integer
+difference of the float bits to it, the few elements that fit no word kept whole in two
+escape planes. The round trip is bitwise for any float32 values (``-0.0``, subnormals,
+NaN payloads); the attack store's images take ~5.3x fewer bytes than float32. The encode
+happens in :func:`write_shard`/:func:`write_samples`, where the shard is written (a Dask
+worker, say), from the reference's shard, which is written first. Readers get the values
+through :func:`decoded` (lazy, indexable like the zarr array) or :func:`read_array`;
+:func:`require_array` refuses such an array, so no reader takes the words for values.
+The codec and why it is built this way: the section "arrays stored relative to a
+reference" below.
 """
 
 from __future__ import annotations
@@ -34,12 +48,16 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import itertools
 import json
 import logging
 import os
 import resource
 import shutil
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +77,20 @@ _INNER_CHUNK_MAX = 16
 # A shard up to this size is one plain chunk: inner chunks only pay off for reading a
 # few samples of a large shard (images), and the sharding codec costs ~2 ms a write.
 _SMALL_SHARD = 1 << 20
+# An encoded array's words of a shard up to this size are one plain chunk: reading them
+# whole measured faster than through the sharding codec's inner chunks (they compress
+# ~6x, so a reader wanting a few samples of the shard decompresses little).
+_SMALL_ENCODED_SHARD = 1 << 22
+_PLANES = 3  # an encoded array's planes: the words, then the escape planes (high, low)
+# Byte shuffle + lz4hc 5, by measurement on the attack store's words (bench/storage.py):
+# byte shuffle ~10 % smaller than bitshuffle (the low byte holds the code and small
+# residuals, the high byte is mostly 0); zstd 5 is ~30 % smaller (4.2 vs 5.8 KiB an image)
+# but reading every set measured ~12 % slower, and the target here is to read no slower
+# than float32 (lz4 without hc was 8.1 KiB, under 4x with the clean images' share).
+_WORDS_CODEC: dict[str, Any] = {"cname": "lz4hc", "clevel": 5, "shuffle": "shuffle"}
+# A reference up to this size is read whole once per process and kept (see
+# _reference_values): every set of the attack store decodes against the same clean images.
+_REFERENCE_CACHE_BYTES = 128 << 20
 _TMP_MARK = ".tmp-"
 _PARTIAL_MARK = ".partial-"
 _SMALL_FILE = 1 << 20  # input files up to this size are fingerprinted by content
@@ -232,15 +264,23 @@ def create_array(
     dims: tuple[str, ...],
     chunk_size: int,
     attrs: Mapping[str, Any] | None = None,
+    relative: Relative | None = None,
 ) -> zarr.Array:
     """Create a per-sample array sharded along axis 0 (``chunk_size`` samples a shard).
 
     Args:
         dims: one name per axis, e.g. ``("sample", "channel", "y", "x")``.
         attrs: units/range and provenance, stored with the array.
+        relative: store the (float32) array losslessly relative to the reference array
+            it names, in the same store and of the same shape, written before this one
+            (see the codec's section below). Write it with :func:`write_shard` /
+            :func:`fill_shards` / :func:`write_samples` and read it with
+            :func:`decoded` or :func:`read_array`, which decode transparently.
     """
     if len(dims) != len(shape):
         raise ValueError(f"{name}: {len(dims)} dims for a {len(shape)}-d shape")
+    if relative is not None:
+        return _create_encoded(group, name, shape, dtype, dims, chunk_size, attrs, relative)
     if name in group:
         # A resumed run (resumable_output) meets the arrays it created before it was
         # killed: reopen them, keeping the shards already written.
@@ -250,6 +290,7 @@ def create_array(
             or tuple(arr.shape) != tuple(shape)
             or arr.dtype != np.dtype(dtype)
             or sample_chunk_size(arr) != chunk_size
+            or encoding_of(arr) is not None
         ):
             raise StoreError(f"{group.store}/{arr.path}: exists with a different layout")
         arr.attrs.update({"dims": list(dims), **(attrs or {})})
@@ -278,13 +319,24 @@ def write_array(
     dims: tuple[str, ...],
     chunk_size: int,
     attrs: Mapping[str, Any] | None = None,
+    relative: Relative | None = None,
 ) -> zarr.Array:
     """Create an array like ``create_array`` and fill it with ``data`` in one go."""
     data = np.asarray(data)
     arr = create_array(
-        group, name, data.shape, data.dtype, dims=dims, chunk_size=chunk_size, attrs=attrs
+        group,
+        name,
+        data.shape,
+        data.dtype,
+        dims=dims,
+        chunk_size=chunk_size,
+        attrs=attrs,
+        relative=relative,
     )
-    if data.size:
+    if relative is not None:
+        for sl in shard_slices(len(data), chunk_size):
+            write_samples(arr, sl, data[sl])
+    elif data.size:
         arr[...] = data
     return arr
 
@@ -308,7 +360,7 @@ def open_store(path: Path | str, required: Mapping[str, int] | None = None) -> z
     if group.attrs.get("format") != STORE_FORMAT:
         raise StoreError(f"{path}: not an {STORE_FORMAT} store")
     for name, ndim in (required or {}).items():
-        arr = require_array(group, name, str(path))
+        arr = decoded(group, name, str(path))
         if arr.ndim != ndim:
             raise StoreError(f"{path}/{name}: expected {ndim} dims, found {arr.ndim}")
     check_chunks(group, path)
@@ -435,16 +487,7 @@ def store_dir(arr: zarr.Array) -> Path:
     return Path(arr.store.root)
 
 
-def require_array(group: zarr.Group, name: str, source: str | None = None) -> zarr.Array:
-    """The array ``name`` of ``group`` (zarr types ``group[name]`` as array or group).
-
-    Args:
-        source: names the store in errors (default: the group's directory).
-
-    Raises:
-        StoreError: naming the store and ``name`` when there is no such member or it
-            is a group.
-    """
+def _require_node(group: zarr.Group, name: str, source: str | None) -> zarr.Array:
     where = _where(group) if source is None else source
     if name not in group:
         raise StoreError(f"{where}: missing array '{name}'")
@@ -454,9 +497,31 @@ def require_array(group: zarr.Group, name: str, source: str | None = None) -> za
     return node
 
 
+def require_array(group: zarr.Group, name: str, source: str | None = None) -> zarr.Array:
+    """The array ``name`` of ``group`` (zarr types ``group[name]`` as array or group).
+
+    Args:
+        source: names the store in errors (default: the group's directory).
+
+    Raises:
+        StoreError: naming the store and ``name`` when there is no such member, it is a
+            group, or it is stored relative to a reference (read that with
+            :func:`decoded`: its stored words are not its values).
+    """
+    node = _require_node(group, name, source)
+    spec = encoding_of(node)
+    if spec is not None:
+        where = _where(group) if source is None else source
+        raise StoreError(
+            f"{where}/{name}: stored relative to '{spec.reference}'; read it with "
+            "advinterp.store.decoded or read_array"
+        )
+    return node
+
+
 def read_array(group: zarr.Group, name: str, source: str | None = None) -> np.ndarray:
-    """All of the array ``name`` of ``group`` in memory (checked as :func:`require_array`)."""
-    return np.asarray(require_array(group, name, source)[...])
+    """All of the array ``name`` of ``group`` in memory (checked as :func:`decoded`, decoded)."""
+    return np.asarray(decoded(group, name, source)[...])
 
 
 def str_list_attr(
@@ -487,19 +552,46 @@ def shard_slices(n: int, chunk_size: int) -> list[slice]:
     return [slice(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
 
 
-def sample_chunk_size(arr: zarr.Array) -> int:
+def sample_chunk_size(arr: zarr.Array | DecodedArray) -> int:
     """Samples per shard of an existing array (the granularity for aligned writes)."""
+    if isinstance(arr, DecodedArray):
+        arr = arr.stored
     shards = arr.shards
     return int(shards[0] if shards is not None else arr.chunks[0])
 
 
+def write_samples(arr: zarr.Array, sl: slice, data: Any) -> None:
+    """``arr[sl] = data``, encoded first when ``arr`` is stored relative to a reference.
+
+    The encoding reads the reference's samples ``sl`` from the same store, so a shard of
+    the reference must be written before the same shard of the arrays relative to it.
+    """
+    spec = encoding_of(arr)
+    if spec is None:
+        arr[sl] = data
+        return
+    where = f"{getattr(arr.store, 'root', arr.store)}/{arr.path}"
+    reference = np.asarray(_reference_array(arr.store, spec.reference, where)[sl])
+    values = np.asarray(data)
+    if values.dtype != np.float32:
+        raise StoreError(f"{where}: float32 values needed (lossless), got {values.dtype}")
+    words, planes = encode(values, reference, spec)
+    arr[sl, 0] = words
+    if planes is not None:
+        arr[sl, 1:] = np.moveaxis(planes, 0, 1)
+
+
 def write_shard(outputs: Mapping[str, zarr.Array], result: Mapping[str, Any], sl: slice) -> None:
-    """Write one shard's ``result`` (name -> array of ``sl``'s length) into ``outputs``."""
+    """Write one shard's ``result`` (name -> array of ``sl``'s length) into ``outputs``.
+
+    Arrays stored relative to a reference are encoded here, in the process writing the
+    shard (a Dask worker, say).
+    """
     for name, arr in outputs.items():
         data = np.asarray(result[name])
         if data.shape[:1] != (sl.stop - sl.start,):
             raise ValueError(f"{name}: shard {sl} got {data.shape[0]} samples")
-        arr[sl] = data
+        write_samples(arr, sl, data)
 
 
 def fill_shards(
@@ -529,6 +621,544 @@ def fill_shards(
         write_shard(outputs, compute(slices[k]), slices[k])
         if markers is not None:
             markers.mark(k)
+
+
+# -- arrays stored relative to a reference (the codec: numpy only) ----------------------
+#
+# An adversarial image differs from its clean image by a few multiples of the attack's
+# step α in almost every pixel, so its float32 bits compress as badly as the clean image's
+# (blosc-zstd, byte shuffle: ~1.3x). Coding the bits against the clean image's bits barely
+# helps: on the attack store (every set), XOR of the bit patterns gives ~1.2x (bitshuffle
+# or byte shuffle + zstd) and their integer difference (zigzag, byte shuffle + zstd)
+# ~2.3x over today's float32 (``python -m bench storage`` measures these each run),
+# because ``x + k·α`` has a different bit pattern for every clean value ``x``. What is
+# left once ``k`` is known is rounding: the attack's repeated float additions land within
+# a few units in the last place (ULP) of ``fl(x + fl(k·α))``. So each element is stored as
+#
+# * a *code* naming its prediction: ``reference + offset`` for one of the given offsets
+#   (``k·α``, ``±eps``) or one of the given constants (0 and 1 where it clipped, ``k·α``
+#   and ``1 - k·α`` after a clip), and
+# * the integer difference ``r`` between the element's bit pattern and the prediction's,
+#
+# packed into one uint16 word: ``code | zigzag(r) << 5``, at most 32 predictions and
+# ``|r| <= 1023``. An element that does not fit (NaN, inf, a value far from every
+# prediction, a non-finite or subnormal reference) is *escaped*: its residual field is
+# all ones and its bits are kept whole, high and low 16 bits, in two escape planes.
+# Decoding is ``bits(prediction) + r``, integer arithmetic modulo 2^32, so the round trip
+# is bitwise for any input (``-0.0``, subnormals, NaN payloads). The words, byte shuffle
+# + lz4hc, take ~6.5x fewer bytes than the floats (~5.8 KiB instead of ~38 KiB per
+# 3x64x64 image, zstd would give ~4.2 KiB; see _WORDS_CODEC); with the clean images'
+# share, ~5.3x.
+#
+# The prediction is :func:`predict` (decoding repeats its float32 operations, in the same
+# order, block by block); elements whose reference or prediction is non-finite or
+# subnormal are escaped, so the result never depends on NaN payload propagation or on a
+# flush-to-zero mode that differs between the writing and the reading process.
+
+ENCODING = "relative/1"
+CODE_BITS = 5
+MAX_LEVELS = 1 << CODE_BITS  # predictions a word can name
+_CODE_MASK = MAX_LEVELS - 1
+_RES_BITS = 16 - CODE_BITS
+_ESCAPE = (1 << _RES_BITS) - 1  # residual field of an escaped element (zigzag of -1024)
+_R_MAX = (1 << (_RES_BITS - 1)) - 1  # |r| <= 1023 fits; -1024 would collide with _ESCAPE
+ESCAPED_WORD = _ESCAPE << CODE_BITS  # words at or above this are escaped
+_TINY = np.finfo(np.float32).tiny
+# Elements decoded per block: the temporaries of one block stay in the CPU cache, which
+# measured ~2x faster than whole-array numpy passes for 200 images of 3x64x64.
+_BLOCK = 1 << 15
+_BUCKETS = 4096  # of the encoder's nearest-level table
+_DECODE_THREADS = min(4, len(os.sched_getaffinity(0)))
+
+
+def _f32(value: float) -> float:
+    return float(np.float32(value))
+
+
+@dataclass(frozen=True)
+class Relative:
+    """How an array is stored relative to a reference array of the same shape.
+
+    Attributes:
+        reference: path, from the store's root, of the float32 reference array (written
+            before any shard of the encoded array).
+        offsets: predictions ``reference + offset`` (float32 values).
+        constants: predictions independent of the reference (float32 values).
+    """
+
+    reference: str
+    offsets: tuple[float, ...] = (0.0,)
+    constants: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        offsets = tuple(_f32(o) for o in self.offsets)
+        constants = tuple(_f32(c) for c in self.constants)
+        n = len(offsets) + len(constants)
+        if not offsets or n > MAX_LEVELS:
+            raise ValueError(f"1 to {MAX_LEVELS - len(constants)} offsets needed, got {n} levels")
+        if not all(np.isfinite(offsets + constants)):
+            raise ValueError("offsets and constants must be finite float32 values")
+        object.__setattr__(self, "offsets", offsets)
+        object.__setattr__(self, "constants", constants)
+
+    @property
+    def levels(self) -> np.ndarray:
+        """Per code the value added to the reference (offsets) or taken (constants), float32."""
+        return np.array(self.offsets + self.constants, np.float32)
+
+    def to_attrs(self) -> dict[str, Any]:
+        return {
+            "name": ENCODING,
+            "reference": self.reference,
+            "offsets": list(self.offsets),
+            "constants": list(self.constants),
+        }
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> Relative:
+        """The encoding recorded by :meth:`to_attrs` (ValueError for another encoding)."""
+        if attrs.get("name") != ENCODING:
+            raise ValueError(f"unknown encoding {attrs.get('name')!r} (expected {ENCODING})")
+        return cls(str(attrs["reference"]), tuple(attrs["offsets"]), tuple(attrs["constants"]))
+
+
+def predict(reference: np.ndarray, codes: np.ndarray, spec: Relative) -> np.ndarray:
+    """The prediction of each element: ``reference + offset`` or the constant its code names.
+
+    Shape:
+        reference: any, float32; codes: same shape, int < number of levels.
+        returns: same shape, float32.
+    """
+    level = np.take(spec.levels, codes)
+    out = reference + level
+    if spec.constants:
+        np.copyto(out, level, where=codes >= len(spec.offsets))
+    return out
+
+
+def _zigzag(r: np.ndarray) -> np.ndarray:
+    """Small signed int32 -> small unsigned (0, -1, 1, -2 ... -> 0, 1, 2, 3 ...)."""
+    return ((r << 1) ^ (r >> 31)).view(np.uint32)
+
+
+def _regular(a: np.ndarray) -> np.ndarray:
+    """Finite and either zero or normal: float results that do not depend on the FPU mode."""
+    mag = np.abs(a)
+    return np.isfinite(a) & ((mag >= _TINY) | (mag == 0))
+
+
+def _nearest(levels: Sequence[float], target: np.ndarray) -> np.ndarray:
+    """Index into ``levels`` of the level nearest to each ``target``, through a table of
+    4096 buckets over the levels' range (a per-element binary search measured ~10x
+    slower). Within one bucket of a midpoint the pick may be the other neighbour; any
+    code decodes, the element is then just escaped. NaN targets get an arbitrary level.
+    """
+    values = np.asarray(levels, np.float32)
+    lo, hi = float(values.min()), float(values.max())
+    scale = _BUCKETS / (hi - lo) if hi > lo else 0.0
+    centres = lo + (np.arange(_BUCKETS) + 0.5) / scale if scale else np.full(_BUCKETS, lo)
+    table = np.abs(centres[:, None] - values[None, :]).argmin(axis=1).astype(np.uint8)
+    with np.errstate(invalid="ignore"):
+        bucket = ((target - np.float32(lo)) * np.float32(scale)).astype(np.int32)
+    np.clip(bucket, 0, _BUCKETS - 1, out=bucket)
+    return np.take(table, bucket)
+
+
+def encode(values: np.ndarray, reference: np.ndarray, spec: Relative) -> tuple[np.ndarray, Any]:
+    """Words and escape planes of ``values`` relative to ``reference``.
+
+    Each element gets the offset nearest to ``value - reference`` or the constant nearest
+    to ``value``, whichever leaves the smaller residual.
+
+    Shape:
+        values, reference: same shape, float32 (any values).
+        returns: words, same shape, uint16; escape planes (2, *shape) uint16 (high and
+        low 16 bits of each escaped element's bits, 0 elsewhere), or None when no
+        element was escaped.
+    """
+    values = np.ascontiguousarray(values)
+    reference = np.ascontiguousarray(reference)
+    if values.dtype != np.float32 or reference.dtype != np.float32:
+        raise TypeError(
+            f"float32 values and reference needed, got {values.dtype}, {reference.dtype}"
+        )
+    if values.shape != reference.shape:
+        raise ValueError(f"values {values.shape} and reference {reference.shape} differ in shape")
+    bits = values.view(np.int32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        codes = _nearest(spec.offsets, values - reference)
+        pred = predict(reference, codes, spec)
+        # Wraps modulo 2^32; decoding adds it back the same way.
+        r = bits - pred.view(np.int32)
+        if spec.constants:
+            by_value = _nearest(spec.constants, values) + np.uint8(len(spec.offsets))
+            # A constant's prediction is the constant (what predict() gives for its code).
+            pred_c = np.take(spec.levels, by_value)
+            r_c = bits - pred_c.view(np.int32)
+            closer = np.abs(r_c) < np.abs(r)
+            codes = np.where(closer, by_value, codes)
+            pred = np.where(closer, pred_c, pred)
+            r = np.where(closer, r_c, r)
+    fits = (r >= -_R_MAX) & (r <= _R_MAX) & _regular(reference) & _regular(pred)
+    words = codes.astype(np.uint16)
+    words |= _zigzag(r).astype(np.uint16) << CODE_BITS  # garbage where not fits: escaped
+    if fits.all():
+        return words, None
+    escaped = ~fits
+    words[escaped] = ESCAPED_WORD
+    raw = values.view(np.uint32)
+    planes = np.zeros((2, *values.shape), np.uint16)
+    planes[0][escaped] = (raw[escaped] >> 16).astype(np.uint16)
+    planes[1][escaped] = (raw[escaped] & 0xFFFF).astype(np.uint16)
+    return words, planes
+
+
+def has_escapes(words: np.ndarray) -> bool:
+    """Whether any of ``words`` is escaped (its bits are in the escape planes)."""
+    return bool(words.size) and int(words.max()) >= ESCAPED_WORD
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _decode_pool() -> ThreadPoolExecutor:
+    """This process's decoding threads, started once (starting threads per read measured
+    ~5 ms each on a loaded machine)."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_DECODE_THREADS, thread_name_prefix="decode")
+    return _pool
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = None  # a forked child has none of its parent's threads
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _decode_span(
+    w: np.ndarray, x: np.ndarray, o: np.ndarray, spec: Relative, start: int, stop: int
+) -> None:
+    """Decode flat elements ``start:stop`` of ``w`` into ``o``, a block at a time."""
+    level = np.zeros(MAX_LEVELS, np.float32)  # unused codes predict the reference + 0
+    level[: len(spec.levels)] = spec.levels
+    n = min(stop - start, _BLOCK)
+    lv, is_const = np.empty(n, np.float32), np.empty(n, bool)
+    code, u, r = np.empty(n, np.uint16), np.empty(n, np.uint16), np.empty(n, np.uint16)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for s in range(start, stop, _BLOCK):
+            e = min(s + _BLOCK, stop)
+            wb, ob, k = w[s:e], o[s:e], e - s
+            # predict(), inlined into the block's buffers: same operations, same order.
+            np.bitwise_and(wb, _CODE_MASK, out=code[:k])
+            np.take(level, code[:k], out=lv[:k])
+            np.add(x[s:e], lv[:k], out=ob)
+            if spec.constants:
+                np.greater_equal(code[:k], len(spec.offsets), out=is_const[:k])
+                np.copyto(ob, lv[:k], where=is_const[:k])
+            # The residual, zigzag back to signed: (z >> 1) ^ -(z & 1), in int16 (escaped
+            # words are patched afterwards).
+            np.right_shift(wb, CODE_BITS + 1, out=u[:k])
+            np.right_shift(wb, CODE_BITS, out=r[:k])
+            np.bitwise_and(r[:k], 1, out=r[:k])
+            signed = r[:k].view(np.int16)
+            np.negative(signed, out=signed)
+            np.bitwise_xor(signed, u[:k].view(np.int16), out=signed)
+            bits = ob.view(np.int32)
+            np.add(bits, signed, out=bits)
+
+
+def decode(
+    words: np.ndarray, reference: np.ndarray, spec: Relative, planes: np.ndarray | None = None
+) -> np.ndarray:
+    """The values :func:`encode` was given, bitwise.
+
+    Args:
+        planes: the escape planes, needed only when :func:`has_escapes` (the store reads
+            them only then).
+
+    Shape:
+        words: any, uint16; reference: same shape, float32; planes: (2, *shape) uint16.
+        returns: same shape, float32.
+
+    Raises:
+        ValueError: escaped words and no planes.
+    """
+    words = np.ascontiguousarray(words, np.uint16)
+    reference = np.ascontiguousarray(reference, np.float32)
+    if words.shape != reference.shape:
+        raise ValueError(f"words {words.shape} and reference {reference.shape} differ in shape")
+    out = np.empty(words.shape, np.float32)
+    w, x, o = words.reshape(-1), reference.reshape(-1), out.reshape(-1)
+    # Contiguous parts, one per thread (numpy releases the GIL in these loops): a large
+    # read decodes on as many cores as zarr decompresses the float32 chunks on.
+    parts = max(1, min(_DECODE_THREADS, w.size // (4 * _BLOCK)))
+    bounds = [(w.size * i // parts) // _BLOCK * _BLOCK for i in range(parts)] + [w.size]
+    spans = list(itertools.pairwise(bounds))
+    if parts == 1:
+        _decode_span(w, x, o, spec, *spans[0])
+    else:
+        list(_decode_pool().map(lambda span: _decode_span(w, x, o, spec, *span), spans))
+    if has_escapes(words):
+        if planes is None:
+            raise ValueError("escaped words need their escape planes")
+        escaped = words >= ESCAPED_WORD
+        hi = planes[0][escaped].astype(np.uint32)
+        out.view(np.uint32)[escaped] = (hi << 16) | planes[1][escaped]
+    return out
+
+
+# -- the store side: where words and planes live, reading the reference ------------
+
+
+def _create_encoded(
+    group: zarr.Group,
+    name: str,
+    shape: tuple[int, ...],
+    dtype: Any,
+    dims: tuple[str, ...],
+    chunk_size: int,
+    attrs: Mapping[str, Any] | None,
+    relative: Relative,
+) -> zarr.Array:
+    """The array behind ``create_array(..., relative=...)``: (n, 3, *rest) uint16 planes.
+
+    Plane 0 holds the words, planes 1-2 the escaped elements' bits; each plane of a
+    shard is its own chunk, so a reader reads the escape planes only where a word says
+    so, and zarr writes no chunk for an escape plane that stays all zero.
+    """
+    where = f"{_where(group)}/{name}"
+    if np.dtype(dtype) != np.float32 or len(shape) < 1:
+        raise ValueError(f"{where}: only float32 per-sample arrays are stored relative")
+    ref = _reference_array(group.store, relative.reference, where)
+    if tuple(ref.shape) != tuple(shape) or ref.dtype != np.float32:
+        raise StoreError(
+            f"{where}: reference '{relative.reference}' is {ref.dtype} {tuple(ref.shape)}, "
+            f"not float32 {tuple(shape)}"
+        )
+    rest = tuple(max(s, 1) for s in shape[1:])
+    stored_shape = (shape[0], _PLANES, *shape[1:])
+    meta = {"dims": list(dims), **(attrs or {}), "encoding": relative.to_attrs()}
+    if name in group:  # resuming (see create_array)
+        arr = group[name]
+        if (
+            not isinstance(arr, zarr.Array)
+            or tuple(arr.shape) != stored_shape
+            or encoding_of(arr) != relative
+            or sample_chunk_size(arr) != chunk_size
+        ):
+            raise StoreError(f"{group.store}/{arr.path}: exists with a different layout")
+        arr.attrs.update(meta)
+        return arr
+    small = chunk_size * int(np.prod(rest)) * 2 <= _SMALL_ENCODED_SHARD
+    arr = group.create_array(
+        name,
+        shape=stored_shape,
+        dtype="uint16",
+        chunks=(chunk_size if small else _inner_chunk(chunk_size), 1, *rest),
+        shards=None if small else (chunk_size, _PLANES, *rest),
+        compressors=BloscCodec(**_WORDS_CODEC),
+        dimension_names=(dims[0], "plane", *dims[1:]),
+        fill_value=0,
+    )
+    arr.attrs.update(meta)
+    return arr
+
+
+def encoding_of(arr: zarr.Array) -> Relative | None:
+    """How ``arr`` is stored relative to a reference, or None for a plain array."""
+    attrs = arr.attrs.get("encoding")
+    if attrs is None:
+        return None
+    try:
+        if not isinstance(attrs, Mapping):
+            raise TypeError("not a mapping")
+        return Relative.from_attrs(attrs)
+    except (KeyError, TypeError, ValueError) as err:
+        raise StoreError(f"{arr.store}/{arr.path}: unreadable encoding {attrs!r}: {err}") from err
+
+
+def _reference_array(store: Any, path: str, where: str) -> zarr.Array:
+    try:
+        ref = zarr.open_array(store=store, path=path, mode="r")
+    except Exception as err:  # zarr raises several unrelated types for a missing node
+        raise StoreError(f"{where}: its reference array '{path}' is missing ({err})") from err
+    if encoding_of(ref) is not None:
+        raise StoreError(f"{where}: its reference '{path}' is itself encoded")
+    return ref
+
+
+def decoded(group: zarr.Group, name: str, source: str | None = None) -> zarr.Array | DecodedArray:
+    """The array ``name`` of ``group`` as its values, read lazily.
+
+    A plain array is returned as it is; one stored relative to a reference
+    (``create_array(..., relative=...)``) as a :class:`DecodedArray`, which reads and
+    decodes whatever it is indexed with. Either way ``arr[sel]`` and
+    ``arr.get_orthogonal_selection(sel)`` give the values that were written, bitwise.
+
+    Raises:
+        StoreError: as :func:`require_array` for a missing array or a group.
+    """
+    node = _require_node(group, name, source)
+    spec = encoding_of(node)
+    return node if spec is None else DecodedArray(node, spec)
+
+
+def _selection(key: Any, ndim: int) -> tuple[Any, ...]:
+    """``key`` as one entry per axis (int, slice or 1-d int array); at most one array."""
+    key = key if isinstance(key, tuple) else (key,)
+    if any(k is Ellipsis for k in key):
+        at = next(i for i, k in enumerate(key) if k is Ellipsis)
+        fill = (slice(None),) * (ndim - len(key) + 1)
+        key = (*key[:at], *fill, *key[at + 1 :])
+    if len(key) > ndim:
+        raise IndexError(f"{len(key)} indices for a {ndim}-d array")
+    key = (*key, *(slice(None),) * (ndim - len(key)))
+    out: list[Any] = []
+    for k in key:
+        if isinstance(k, slice | int | np.integer):
+            out.append(int(k) if isinstance(k, np.integer) else k)
+            continue
+        arr = np.asarray(k)
+        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+            raise IndexError(f"unsupported index {k!r}: int, slice or 1-d int array per axis")
+        out.append(arr)
+    if sum(isinstance(k, np.ndarray) for k in out) > 1:
+        raise IndexError("an integer array index on one axis at most")
+    return tuple(out)
+
+
+class DecodedArray:
+    """An array stored relative to a reference (:func:`create_array` ``relative=``), seen
+    as its float32 values: index it like the zarr array it stands for.
+
+    Selections: per axis an int, a slice or (on one axis) a 1-d int array, as
+    ``arr[sel]`` or ``arr.get_orthogonal_selection(sel)``. Each read fetches the words of
+    the selection and the same selection of the reference, and the escape planes only
+    where a word is escaped.
+
+    Attributes:
+        stored: the zarr array of words and escape planes (n, 3, *rest) uint16.
+        encoding: its :class:`Relative`.
+    """
+
+    def __init__(self, stored: zarr.Array, encoding: Relative) -> None:
+        self.stored = stored
+        self.encoding = encoding
+        self._reference: zarr.Array | None = None  # opened on the first cache miss
+
+    def reference(self) -> zarr.Array:
+        """The reference array (opened once; its shape and dtype checked)."""
+        if self._reference is None:
+            where = f"{getattr(self.store, 'root', self.store)}/{self.path}"
+            ref = _reference_array(self.store, self.encoding.reference, where)
+            if tuple(ref.shape) != self.shape or ref.dtype != np.float32:
+                raise StoreError(
+                    f"{where}: reference '{self.encoding.reference}' is {ref.dtype} "
+                    f"{tuple(ref.shape)}, not float32 {self.shape}"
+                )
+            self._reference = ref
+        return self._reference
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (int(self.stored.shape[0]), *(int(s) for s in self.stored.shape[2:]))
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float32)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def attrs(self) -> Any:
+        return self.stored.attrs
+
+    @property
+    def path(self) -> str:
+        return self.stored.path
+
+    @property
+    def store(self) -> Any:
+        return self.stored.store
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"<DecodedArray {self.path} {self.shape} float32, relative to {self.encoding.reference}>"
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return self.get_orthogonal_selection(key)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        values = self[...]
+        return values if dtype is None else values.astype(dtype)
+
+    def get_orthogonal_selection(self, selection: Any) -> np.ndarray:
+        """The values at ``selection`` (one int, slice or 1-d int array per axis)."""
+        sel = _selection(selection, self.ndim)
+        words = np.asarray(self.stored.get_orthogonal_selection((sel[0], 0, *sel[1:])))
+        reference = _reference_values(self, sel)
+        planes = None
+        if has_escapes(words):
+            planes = np.asarray(
+                self.stored.get_orthogonal_selection((sel[0], slice(1, 3), *sel[1:]))
+            )
+            if not isinstance(sel[0], int):
+                planes = np.moveaxis(planes, 1, 0)
+        return decode(words, reference, self.encoding, planes)
+
+
+_references: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+_references_lock = threading.Lock()
+
+
+def _reference_key(arr: DecodedArray) -> tuple[Any, ...] | None:
+    """What identifies the current content of ``arr``'s reference, or None when it is not
+    cached (not in a local store, or larger than the cache). Every chunk write of zarr's
+    local store replaces its file, so inode, size and mtime of a file change with its data.
+    """
+    nbytes = int(np.prod(arr.shape)) * 4  # the reference is float32 of the same shape
+    if not isinstance(arr.store, LocalStore) or nbytes > _REFERENCE_CACHE_BYTES:
+        return None
+    root = Path(arr.store.root) / arr.encoding.reference
+    files = []
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        st = f.stat()
+        files.append((f.relative_to(root).as_posix(), st.st_ino, st.st_size, st.st_mtime_ns))
+    return (str(root.resolve()), tuple(files))
+
+
+def _reference_values(arr: DecodedArray, sel: tuple[Any, ...]) -> Any:
+    """``arr``'s reference at ``sel``, through the per-process cache of whole references:
+    the first read of a reference reads all of it, later reads of any array relative to
+    it (every set of the attack store) only check that its files are unchanged."""
+    key = _reference_key(arr)
+    if key is None:
+        return arr.reference().get_orthogonal_selection(sel)
+    with _references_lock:
+        whole = _references.get(key)
+        if whole is not None:
+            _references.move_to_end(key)
+    if whole is None:
+        whole = np.asarray(arr.reference()[...])
+        whole.flags.writeable = False  # slices of it are handed to the decoder
+        with _references_lock:
+            _references[key] = whole
+            while sum(a.nbytes for a in _references.values()) > _REFERENCE_CACHE_BYTES:
+                _references.popitem(last=False)
+    return whole[sel]  # at most one array index: numpy's indexing is the orthogonal one
+
+
+def forget_references() -> None:
+    """Empty this process's cache of reference arrays (benchmarks time cold reads)."""
+    with _references_lock:
+        _references.clear()
 
 
 # -- resumable outputs ---------------------------------------------------------------

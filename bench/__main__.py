@@ -1,4 +1,5 @@
-"""Run the benchmarks: ``python -m bench [names...]`` (all of them by default).
+"""Run the benchmarks: ``python -m bench [names...]`` (all of them by default; ``gpu``
+only on a machine with CUDA).
 
 Writes ``bench/results/bench.json`` and ``bench/results/bench.md`` (a Markdown
 table: stage, peer, ratio, target, pass/fail), committed so docs/benchmarks.md is
@@ -21,11 +22,13 @@ from pathlib import Path
 
 import torch
 
+from advinterp.store import write_text
 from bench.rows import Row
 
 # Cheapest first; ``pipeline`` runs the whole DAG end to end (~15-25 min on 2 cores).
 BENCHMARKS = [
     "features",
+    "storage",
     "attack",
     "adv_train",
     "sje",
@@ -33,8 +36,12 @@ BENCHMARKS = [
     "explainers",
     "detector",
     "dask_scaling",
+    "memory",
+    "gpu",
+    "edit_cost",
     "pipeline",
 ]
+NEEDS_CUDA = {"gpu"}  # left out of a plain ``python -m bench`` on a machine without CUDA
 OUT = Path(__file__).resolve().parent / "results"
 log = logging.getLogger("bench")
 
@@ -63,8 +70,9 @@ def table(results: dict[str, dict]) -> str:
 
 def machine() -> str:
     load = f", load {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores{gpu}, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads{load}"
     )
 
@@ -76,28 +84,37 @@ def _stored(path: Path) -> dict[str, dict]:
     return data.get("benchmarks", {}) if isinstance(data, dict) else {}
 
 
+def default_names() -> list[str]:
+    """What a plain ``python -m bench`` runs: every benchmark this machine can run."""
+    return [n for n in BENCHMARKS if n not in NEEDS_CUDA or torch.cuda.is_available()]
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("names", nargs="*", default=BENCHMARKS, help=f"subset of {BENCHMARKS}")
+    p.add_argument("names", nargs="*", default=default_names(), help=f"subset of {BENCHMARKS}")
     args = p.parse_args()
     unknown = sorted(set(args.names) - set(BENCHMARKS))
     if unknown:
         p.error(f"unknown benchmark(s) {unknown}; choose from {BENCHMARKS}")
     OUT.mkdir(parents=True, exist_ok=True)
-    results = _stored(OUT / "bench.json")
+    results: dict[str, dict] = {}
     for name in args.names:
         log.info("benchmark %s", name)
         when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
         start_machine = machine()
         rows: list[Row] = importlib.import_module(f"bench.{name}").run()
+        # Re-read just before writing: another `python -m bench` run at the same time
+        # keeps the rows it wrote meanwhile. Written after every benchmark: a long run
+        # that is interrupted keeps its rows.
+        results = _stored(OUT / "bench.json")
         results[name] = {
             "measured": when,
             "machine": start_machine,
             "rows": [r.as_dict() for r in rows],
         }
-        # Written after every benchmark: a long run that is interrupted keeps its rows.
-        (OUT / "bench.json").write_text(json.dumps({"benchmarks": results}, indent=2) + "\n")
+        write_text(OUT / "bench.json", json.dumps({"benchmarks": results}, indent=2) + "\n")
+    results = _stored(OUT / "bench.json")
     stamps = "\n".join(
         f"- {n}: {results[n]['measured']} on {results[n]['machine']}"
         for n in BENCHMARKS

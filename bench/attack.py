@@ -41,13 +41,19 @@ def run(batch: int = 128, size: int = 64, steps: int = 10, eps: float = 0.06) ->
     note = (
         f"batch {batch}, {size}px tiny_resnet, {steps} steps; ours {batch / best['ours']:.0f} img/s"
     )
+    return ifgsm_rows("attack (IFGSM)", best, note)
+
+
+def ifgsm_rows(stage: str, best: dict[str, float], note: str) -> list[Row]:
+    """IFGSM's rows from best times (s) of ``ours``, ``torchattacks`` (BIM) and ``floor``
+    (bare forward + input gradient, ``steps`` times): the CPU and the GPU benchmark's."""
     peers = {  # key in best: (peer, its short name, target ratio)
         "torchattacks": ("torchattacks BIM", "theirs", 1.0),
         "floor": ("floor: bare fwd+input-grad / steps", "floor", 0.90),
     }
     return [
         throughput_row(
-            "attack (IFGSM)",
+            stage,
             peer,
             f"throughput ratio (ours/{short})",
             best["ours"],

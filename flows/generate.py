@@ -463,11 +463,24 @@ def dag_mermaid(root: Path = ROOT) -> str:
     return "```mermaid\n" + "\n".join(kept) + "\n```"
 
 
+def bench_rows(root: Path, name: str) -> str:
+    """The rows of one benchmark of ``bench/results/bench.json`` as a Markdown table."""
+    from bench.__main__ import table  # local: the docs command alone needs the bench
+
+    path = root / "bench" / "results" / "bench.json"
+    results = json.loads(path.read_text()).get("benchmarks", {}) if path.is_file() else {}
+    if name not in results:
+        raise ValueError(f"{path}: no '{name}' rows (run python -m bench {name})")
+    return table({name: results[name]})
+
+
 def fill_docs(root: Path = ROOT, check: bool = False) -> list[Path]:
     """Re-render every generated span of the docs; return the files that changed."""
     from advinterp.markdown import Sources, fill
 
-    sources = Sources(root, {"dag": lambda: dag_mermaid(root)})
+    sources = Sources(
+        root, {"dag": lambda: dag_mermaid(root), "edit_cost": lambda: bench_rows(root, "edit_cost")}
+    )
     changed = []
     for pattern in DOCS:
         for path in sorted(root.glob(pattern)):

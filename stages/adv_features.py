@@ -19,6 +19,7 @@ from advinterp.data.adversarial import CLEAN, ChainLayout
 from advinterp.data.artifact import open_dataset
 from advinterp.models.chain_checkpoints import checked_checkpoints
 from advinterp.models.features import feature_arrays, features_shard_setup
+from advinterp.runtime import precision_attrs
 from advinterp.shards import ShardJob, dask_session, run_shards, stage_fingerprint
 from advinterp.store import open_store, resumable_output, write_array
 from stages.stage import Stage, StageIO, out, run
@@ -39,7 +40,7 @@ STAGE = Stage(
     },
     outputs={"out": out("artifacts/adv_features/features.zarr")},
     configs=(FeaturesConfig,),
-    base=("seed", "device", "num_threads", "chunk_size"),
+    base=("seed", "device", "num_threads", "chunk_size", "precision"),
     runtime=(ScaleConfig,),
 )
 
@@ -60,6 +61,7 @@ def main(io: StageIO) -> None:
             {
                 **layout.to_attrs(),
                 "params": {"features": cfg.model_dump(), "attack": str(io.attack)},
+                **precision_attrs(io.base.precision),
             }
         )
         for name in ("rows", "labels", "targets"):
@@ -80,6 +82,8 @@ def main(io: StageIO) -> None:
                     str(path.resolve()),
                     cfg.batch_size,
                     str(io.device),
+                    io.base.precision,
+                    scale.prefetch and scale.executor == "local",
                 )
                 run_shards(
                     feature_arrays(sub, n, dim, classes, chunk),

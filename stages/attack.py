@@ -3,23 +3,31 @@
 Attacks a class-stratified test subset (``attack.max_images``) white-box against the
 standard classifier and every adversarially trained model, shard by shard, in this
 process or on Dask (``scale`` params, :mod:`advinterp.shards`); a killed run resumes from
-the shards it completed. Store layout in :mod:`advinterp.data.adversarial` and
-docs/artifacts.md; metrics: success rate and accuracy per model, mode and eps.
+the shards it completed. The store holds the attacked clean images once and every
+adversarial image relative to them (lossless, ~5x smaller than float32). Store layout in
+:mod:`advinterp.data.adversarial` and docs/artifacts.md; metrics: success rate and
+accuracy per model, mode and eps.
 """
 
 from __future__ import annotations
 
 import logging
 
-from advinterp.attacks.ifgsm_grid import AttackPlan, attack_arrays, attack_metrics
+from advinterp.attacks.ifgsm_grid import (
+    AttackPlan,
+    attack_arrays,
+    attack_metrics,
+    clean_array,
+    clean_shard_setup,
+)
 from advinterp.config.attributes import ATTRIBUTES, AttackConfig
 from advinterp.config.core import ScaleConfig
-from advinterp.data.adversarial import MODES, ChainLayout
+from advinterp.data.adversarial import CLEAN, MODES, ChainLayout
 from advinterp.data.artifact import load_dataset
 from advinterp.models.chain_checkpoints import chain_models
 from advinterp.models.checkpoint import load_classifier
 from advinterp.shards import dask_session, run_shards, stage_fingerprint
-from advinterp.store import resumable_output, write_array, write_json
+from advinterp.store import fill_shards, resumable_output, write_array, write_json
 from stages.stage import Stage, StageIO, metrics, out, run
 
 log = logging.getLogger("advinterp.stages.attack")
@@ -59,6 +67,9 @@ def main(io: StageIO) -> None:
         [io.dataset, io.model, io.robust],
         {"base": io.base.model_dump(mode="json"), "attack": cfg.model_dump(mode="json")},
     )
+    # Every model loads before anything is written: a bad checkpoint leaves no partial.
+    for entry in layout.models:
+        load_classifier(entry.checkpoint, io.device, num_classes=plan.num_classes)
     with dask_session(scale), resumable_output(io.out, fp) as part:
         group = part.group(
             {
@@ -71,8 +82,16 @@ def main(io: StageIO) -> None:
         )
         for name in ("rows", "labels", "targets"):
             write_array(group, name, getattr(plan, name), dims=("sample",), chunk_size=chunk)
+        # The reference of every adversarial image array: complete before any is written.
+        fill_shards(
+            {CLEAN: clean_array(group, plan.n, image_size, chunk)},
+            clean_shard_setup(str(io.dataset), plan.rows),
+            plan.n,
+            chunk,
+            desc="clean images",
+            markers=part.markers(CLEAN),
+        )
         for entry in layout.models:
-            load_classifier(entry.checkpoint, io.device, num_classes=plan.num_classes)  # fail early
             mgroup = group.require_group(entry.key)
             mgroup.attrs.update({"train_eps": entry.train_eps, "checkpoint": entry.checkpoint})
             outputs = attack_arrays(mgroup, plan.n, image_size, cfg.eps, plan.alphas, chunk)

@@ -7,8 +7,9 @@ import logging
 from advinterp.config.core import SHARED
 from advinterp.config.dataset import DatasetConfig
 from advinterp.data.artifact import write_dataset
+from advinterp.data.facts import dataset_facts, expect_facts
 from advinterp.data.sources import open_source
-from advinterp.store import atomic_output
+from advinterp.store import atomic_output, read_json
 from stages.stage import Stage, StageIO, out, run
 
 log = logging.getLogger("advinterp.stages.dataset")
@@ -18,8 +19,10 @@ STAGE = Stage(
     method=SHARED,
     desc="Materialise the configured dataset (embedded synthetic, CUB, AwA2 or LAD) as one "
     "zarr store of images, labels, splits, attributes and part boxes.",
+    inputs={"validated": "artifacts/validate/dataset.json"},
     outputs={"out": out("data/dataset.zarr")},
     configs=(DatasetConfig,),
+    optional=("validated",),  # a profile without the validate stage (digits)
     base=("seed", "chunk_size"),
 )
 
@@ -27,6 +30,9 @@ STAGE = Stage(
 def main(io: StageIO) -> None:
     cfg = io.config(DatasetConfig)
     index, images = open_source(cfg, io.base.seed)
+    validated = io.optional("validated")
+    if validated is not None:
+        expect_facts(read_json(validated), dataset_facts(cfg, io.base.seed, index), validated)
     log.info(
         "%s: %d images, %d classes, %d attributes, image size %d",
         index.name,

@@ -31,6 +31,7 @@ from advinterp.detection.attribute_rcnn import load_detector
 from advinterp.detection.chain_sets import chain_sets
 from advinterp.detection.evaluation import detection_summary
 from advinterp.detection.sharded import detect_image_set
+from advinterp.runtime import precision_attrs
 from advinterp.shards import dask_session, stage_fingerprint
 from advinterp.store import open_store, resumable_output, sample_chunk_size, write_array, write_json
 from stages.stage import Stage, StageIO, metrics, out, run
@@ -53,6 +54,7 @@ STAGE = Stage(
         "metrics": metrics("artifacts/detect/metrics.json"),
     },
     configs=(DetectConfig,),
+    base=("seed", "device", "num_threads", "precision"),
     runtime=(ScaleConfig,),
 )
 
@@ -85,6 +87,7 @@ def main(io: StageIO) -> None:
                     "detector": str(io.detector),
                     "attack": str(io.attack),
                 },
+                **precision_attrs(io.base.precision),
             },
         )
         chunk = sample_chunk_size(attack["rows"])
@@ -103,6 +106,7 @@ def main(io: StageIO) -> None:
                 chunk=chunk,
                 scale=scale,
                 markers=part.markers(images.name),
+                precision=io.base.precision,
             )
             write_detections(group.require_group(images.name), det, chunk)
             scores[images.name] = detection_summary(det, gt, spec.num_classes)

@@ -2,7 +2,9 @@
 
 Shard by shard (``base.chunk_size`` images), in this process or fanned out on Dask
 (``scale`` params, see :mod:`advinterp.shards`); a killed run resumes from the shards it
-completed.
+completed. In this process the next shard's images are read while the current one
+computes (``scale.prefetch``); ``base.precision: bf16`` runs the forwards under bfloat16
+autocast.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from advinterp.config.classifier import FeaturesConfig
 from advinterp.config.core import SHARED, ScaleConfig
 from advinterp.models.checkpoint import load_classifier
 from advinterp.models.features import feature_arrays, features_shard_setup
+from advinterp.runtime import precision_attrs
 from advinterp.shards import ShardJob, run_shards, stage_fingerprint
 from advinterp.store import open_store, resumable_output, sample_chunk_size
 from stages.stage import Stage, StageIO, out, run
@@ -27,12 +30,13 @@ STAGE = Stage(
     inputs={"images": "data/dataset.zarr", "model": "artifacts/train/model.pt"},
     outputs={"out": out("artifacts/features/clean.zarr")},
     configs=(FeaturesConfig,),
+    base=("seed", "device", "num_threads", "precision"),
     runtime=(ScaleConfig,),
 )
 
 
 def main(io: StageIO) -> None:
-    cfg = io.config(FeaturesConfig)
+    cfg, scale = io.config(FeaturesConfig), io.config(ScaleConfig)
     images = open_store(io.images, {"images": 4})["images"]
     model = load_classifier(io.model, io.device)
     n, chunk = images.shape[0], sample_chunk_size(images)
@@ -47,16 +51,18 @@ def main(io: StageIO) -> None:
         str(io.model.resolve()),
         cfg.batch_size,
         str(io.device),
+        io.base.precision,
+        scale.prefetch and scale.executor == "local",
     )
     with resumable_output(io.out, fp) as part:
-        group = part.group({"params": provenance})
+        group = part.group({"params": provenance, **precision_attrs(io.base.precision)})
         outputs = feature_arrays(group, n, model.feature_dim, model.num_classes, chunk)
         run_shards(
             outputs,
             job,
             n,
             chunk,
-            scale=io.config(ScaleConfig),
+            scale=scale,
             markers=part.markers(),
             desc="features",
         )

@@ -49,7 +49,7 @@ def main(io: StageIO) -> None:
         data.images,
         data.index.labels,
         np.flatnonzero(data.index.split == TEST),
-        len(classes),
+        classes,
         cfg,
         seed=io.base.seed,
         device=io.device,
@@ -62,8 +62,8 @@ def main(io: StageIO) -> None:
     }
     attrs = {
         "params": provenance,
-        "target": cfg.target,
-        "target_name": classes[cfg.target],
+        "target": attacks.target,
+        "target_name": classes[attacks.target],
         "class_names": classes,
     }
     with atomic_output(io.out) as tmp:

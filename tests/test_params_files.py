@@ -75,3 +75,12 @@ def test_the_digits_profile_has_every_section_its_stages_read_and_each_validates
     assert needed <= set(raw), f"missing {sorted(needed - set(raw))}"
     for name in raw:
         assert load(SECTIONS[name], DIGITS).section == name
+
+
+@pytest.mark.parametrize("path", [PARAMS, CUB_PARAMS, DIGITS], ids=["params", "cub", "digits"])
+def test_the_file_has_every_key_its_stages_declare(path):
+    """DVC refuses a stage whose declared param is missing from the file, even where the
+    model has a default (``explain.saliency`` was missing from the real config)."""
+    from flows.params import check
+
+    check(path)

@@ -36,7 +36,14 @@ from advinterp.data.dataset import TEST, AttributeIndex
 from advinterp.explainers.lan import attention_masks
 from advinterp.models.mask_classifier import predict_proba
 from advinterp.models.predict import predict
-from advinterp.store import atomic_output, open_store, read_array, require_array, str_list_attr
+from advinterp.store import (
+    atomic_output,
+    decoded,
+    open_store,
+    read_array,
+    require_array,
+    str_list_attr,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +102,7 @@ def chain_example_sets(path: Path | str) -> list[ExampleSet]:
             continue
         pred = read_array(chain, f"{group}/pred", origin)
         sel = np.flatnonzero((clean_pred == labels) & (pred != labels))
-        images = _rows_of(require_array(chain, f"{group}/images", origin), sel)
+        images = _rows_of(decoded(chain, f"{group}/images", origin), sel)
         name = f"ifgsm/{mode}/{group.rsplit('/', 1)[1]}"
         sets.append(ExampleSet(name, rows[sel], labels[sel], pred[sel], images))
     return sets

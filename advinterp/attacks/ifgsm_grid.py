@@ -10,6 +10,11 @@ computation on tensors; :func:`attack_shard_setup` runs it on shards of the data
 (:mod:`advinterp.shards`, the job of :meth:`AttackPlan.job`), :func:`attack_arrays`
 creates the store arrays it fills (layout in :mod:`advinterp.data.adversarial`) and
 :func:`attack_metrics` summarises them.
+
+The adversarial images are stored losslessly relative to the clean images the store
+also holds (:func:`clean_array`, filled by :func:`clean_shard_setup`), with the
+predictions :func:`relative_to_clean` names (:class:`advinterp.store.Relative`): ~5x
+smaller than float32, read back bitwise through :func:`advinterp.store.decoded`.
 """
 
 from __future__ import annotations
@@ -25,14 +30,14 @@ import zarr
 from torch import nn
 
 from advinterp.attacks.ifgsm import default_step_size, ifgsm
-from advinterp.data.adversarial import MODES, eps_key
+from advinterp.data.adversarial import CLEAN, MODES, eps_key
 from advinterp.data.artifact import open_dataset
 from advinterp.data.batches import iter_batches
 from advinterp.data.dataset import TEST, AttributeIndex, split_rows
 from advinterp.models.checkpoint import load_classifier
 from advinterp.models.predict import predict
 from advinterp.shards import Compute, ShardJob
-from advinterp.store import create_array, sample_chunk_size
+from advinterp.store import MAX_LEVELS, Relative, create_array, sample_chunk_size
 
 
 def random_targets(labels: np.ndarray, num_classes: int, seed: int) -> np.ndarray:
@@ -138,6 +143,22 @@ def attack_grid(
     return result
 
 
+def clean_shard_setup(dataset: str, rows: np.ndarray) -> Compute:
+    """Shard setup: ``compute(slice)`` reads the clean images of dataset rows ``rows[slice]``.
+
+    Shape:
+        returns ``{"clean": (n, 3, H, W) float32 in [0, 1]}`` per shard.
+    """
+    images = cast(zarr.Array, open_dataset(Path(dataset))["images"])
+    ds_chunk = sample_chunk_size(images)
+
+    def compute(sl: slice) -> dict[str, np.ndarray]:
+        batches = iter_batches(images, rows[sl], len(rows[sl]), ds_chunk)
+        return {CLEAN: np.concatenate([b for _, b in batches]).astype(np.float32, copy=False)}
+
+    return compute
+
+
 def attack_shard_setup(
     dataset: str,
     checkpoint: str,
@@ -236,6 +257,54 @@ class AttackPlan:
         )
 
 
+def relative_to_clean(eps: float, step_size: float) -> Relative:
+    """How an IFGSM image of budget ``eps`` and step ``step_size`` (α) is stored relative to
+    its clean image ``x`` (:class:`advinterp.store.Relative`).
+
+    Each pixel is predicted as ``x + k·α`` (``|k·α| < eps``), ``x ± eps`` (the projection
+    onto the ball) or, when ``eps`` is not a multiple of α, ``x ± (eps - j·α)`` (steps
+    back from the ball's edge); where it was clipped at 0 or 1 and stepped back, as one of
+    the constants 0, 1, ``k·α`` and ``1 - k·α`` (``k·α <= 2 eps``), as many as the 32
+    codes leave room for. What the prediction misses (float rounding along the attack's
+    path) is the stored residual; a pixel no prediction comes near is stored whole, so the
+    round trip is lossless for any image. A step finer than eps / 14 has more multiples
+    than codes: the innermost are left out, and pixels there are stored whole (~7 % of
+    them at α = eps / 16, 40 steps).
+    """
+    a, e = np.float32(step_size), np.float32(eps)
+    if not (a > 0 and e > 0):  # eps 0: the image is the clean one
+        return Relative(CLEAN, (0.0,), (0.0, 1.0))
+    reach = int(e / a) + 1
+    offsets = [float(-e), float(e)]
+    # Multiples of α first, nearest the edge first (where most pixels end), then the
+    # steps back from the edge; a level within 1e-3 α of one already kept is the same.
+    inner = sorted((k for k in range(-reach, reach + 1) if abs(k) * a < e * (1 - 1e-6)), key=abs)
+    back = [s * (e - j * a) for j in range(1, 2 * reach) for s in (1, -1) if e - j * a > -e]
+    for level in [float(np.float32(k) * a) for k in reversed(inner)] + [float(v) for v in back]:
+        if len(offsets) < MAX_LEVELS - 4 and all(abs(level - o) > 1e-3 * a for o in offsets):
+            offsets.append(level)
+    constants = [0.0, 1.0]
+    k = 1
+    while len(offsets) + len(constants) + 2 <= MAX_LEVELS and k * a <= 2 * e:
+        constants += [float(np.float32(k) * a), float(np.float32(1) - np.float32(k) * a)]
+        k += 1
+    return Relative(CLEAN, tuple(offsets), tuple(constants))
+
+
+def clean_array(group: zarr.Group, n: int, image_size: int, chunk: int) -> zarr.Array:
+    """Create (or reopen) the attack store's top-level clean images, the reference of
+    every adversarial image array (fill it before those: :func:`clean_shard_setup`)."""
+    return create_array(
+        group,
+        CLEAN,
+        (n, 3, image_size, image_size),
+        "float32",
+        dims=("sample", "channel", "y", "x"),
+        chunk_size=chunk,
+        attrs={"range": [0.0, 1.0], "units": "RGB intensity", "source": "dataset images[rows]"},
+    )
+
+
 def attack_arrays(
     group: zarr.Group,
     n: int,
@@ -247,6 +316,8 @@ def attack_arrays(
     """Create (or reopen, when resuming) one model's arrays of the attack store.
 
     ``group`` is the model's group; the names are those :func:`attack_grid` returns.
+    The images are stored relative to the store's clean images (:func:`clean_array`,
+    which must exist): read them with :func:`advinterp.store.decoded`.
     """
     sample = ("sample",)
     outputs = {
@@ -266,6 +337,7 @@ def attack_arrays(
             dims=("sample", "channel", "y", "x"),
             chunk_size=chunk,
             attrs={"range": [0.0, 1.0], "units": "RGB intensity", "linf_budget": e},
+            relative=relative_to_clean(e, alphas[eps_key(e)]),
         )
         outputs[f"{rel}/pred"] = create_array(
             sub, "pred", (n,), "int64", dims=sample, chunk_size=chunk

@@ -10,6 +10,7 @@ ground truth for explainers); failed and stalled ones are counted.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from advinterp.attacks.localized import (
     localized_bim,
     segment_regions,
 )
+from advinterp.config.classes import resolve_class
 from advinterp.config.localized import LocalizedAttackConfig
 from advinterp.data.batches import iter_batches
 from advinterp.errors import ParamError
@@ -157,7 +159,7 @@ def localized_campaign(
     images: zarr.Array,
     labels: np.ndarray,
     rows: np.ndarray,
-    num_classes: int,
+    class_names: Sequence[str],
     cfg: LocalizedAttackConfig,
     *,
     seed: int,
@@ -168,19 +170,15 @@ def localized_campaign(
     Attempts are attacked in batches of ``cfg.batch_size`` in image, then region order.
 
     Raises:
-        ParamError: the target is not a class, or every candidate is of the target class.
+        ParamError: the target is no class of ``class_names``, or every candidate is of the target class.
 
     Shape:
         images: (R, 3, H, W) float32 in [0, 1], every dataset row; labels: (R,) int64;
         rows: (M,) sorted candidate rows (the test split).
     """
-    if cfg.target >= num_classes:
-        raise ParamError(
-            f"localized_attack.target={cfg.target} is not a class index "
-            f"(the dataset has {num_classes} classes)"
-        )
+    target = resolve_class(cfg.target, class_names, "localized_attack.target")
     pred = predict_rows(model, images, rows, cfg.batch_size, device)
-    chosen = choose_images(labels, pred, rows, cfg.target, cfg.num_images, seed)
+    chosen = choose_images(labels, pred, rows, target, cfg.num_images, seed)
     if len(chosen) == 0:
         raise ParamError(
             "every test image is labelled or predicted as class "
@@ -195,7 +193,7 @@ def localized_campaign(
         segments.append(seg)
         for rank, mask in enumerate(largest_regions(seg, cfg.max_regions, cfg.max_region_fraction)):
             attempts.append((i, rank, mask))
-    log.info("%d images, %d attempts towards class %d", len(chosen), len(attempts), cfg.target)
+    log.info("%d images, %d attempts towards class %d", len(chosen), len(attempts), target)
 
     n = len(attempts)
     adv = np.zeros((n, *x_all.shape[1:]), np.float32)
@@ -206,7 +204,7 @@ def localized_campaign(
         part = attempts[s : s + cfg.batch_size]
         x = torch.as_tensor(x_all[[a[0] for a in part]], device=device)
         masks = torch.as_tensor(np.stack([a[2] for a in part]), device=device)
-        targets = torch.full((len(part),), cfg.target, dtype=torch.int64)
+        targets = torch.full((len(part),), target, dtype=torch.int64)
         res = localized_bim(
             model,
             x,
@@ -226,7 +224,7 @@ def localized_campaign(
 
     shape = x_all.shape[2:]
     result = LocalizedAttacks(
-        target=cfg.target,
+        target=target,
         source_rows=chosen,
         images=x_all,
         segments=np.stack(segments),
@@ -244,7 +242,7 @@ def localized_campaign(
         "%d/%d attacks reached class %d (%d failed, %d stalled)",
         m["successes"],
         n,
-        cfg.target,
+        target,
         m["failed"],
         m["stalled"],
     )

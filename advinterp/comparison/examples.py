@@ -23,7 +23,7 @@ import zarr
 from advinterp.data.adversarial import MODES, STANDARD, ChainLayout, eps_key
 from advinterp.data.rows import read_rows
 from advinterp.errors import DatasetError, ParamError
-from advinterp.store import read_array, require_array
+from advinterp.store import decoded, read_array, require_array
 
 GROUPS: tuple[str, ...] = (*MODES, "localized")
 
@@ -113,7 +113,7 @@ def ifgsm_examples(
         success = read_array(attack, f"{path}/success", origin)
         ok = np.flatnonzero(success & (clean_pred == labels))
         pos = ok[round_robin(labels[ok], per_mode, seed)]
-        images_at = require_array(attack, f"{path}/images", origin)
+        images_at = decoded(attack, f"{path}/images", origin)
         adv = np.asarray(images_at.get_orthogonal_selection((pos,)), np.float32)
         clean = read_rows(images, rows[pos]).numpy()
         n, size = len(pos), adv.shape[-2:]

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field, model_validator
 
+from advinterp.config.classes import ClassDraw, ClassList, ClassRef
 from advinterp.config.core import ClassifierArch, FigureParams, Method, OptimizerParams, Section
 
 A2E = Method("a2e", "Attack to explain", "Jalwana et al., Attack to explain deep representation", 4)
@@ -58,7 +59,9 @@ class A2ESecondConfig(Section):
 class A2ERegionConfig(Section):
     """``a2e_explain.region``: region-specific semantics (Fig. 4)."""
 
-    target: int | None = Field(None, ge=0, description="class; null = the first target")
+    target: ClassRef | None = Field(
+        None, description="class index or name (advinterp.config.classes); null = the first target"
+    )
     size: float = Field(0.29, gt=0.0, le=1.0, description="patch side / image side [64 px of 224]")
     positions: list[tuple[float, float]] = Field(
         [(0.1, 0.1), (0.35, 0.6), (0.6, 0.2)],
@@ -78,7 +81,10 @@ class A2EExplainConfig(Section):
 
     section: ClassVar[str | None] = "a2e_explain"
 
-    targets: list[int] = Field([3, 11, 17], min_length=1, description="target classes")
+    targets: ClassList = Field(
+        ClassDraw(draw=2),
+        description="target classes: indices, names or {draw: k} (advinterp.config.classes)",
+    )
     seeds_per_target: int = Field(
         2, ge=2, description="perturbations per target, one seed each (the headline spreads)"
     )
@@ -123,7 +129,10 @@ class A2ERobustConfig(Section):
     robust_model: str | None = Field(
         None, description="checkpoint stem in adv_train's models dir; null = largest train eps"
     )
-    targets: list[int] = Field([3, 11], min_length=1, description="generation/sketch classes")
+    targets: ClassList = Field(
+        ClassDraw(draw=2),
+        description="generation/sketch classes: indices, names or {draw: k} (as a2e_explain)",
+    )
     seeds_per_target: int = Field(2, ge=1, description="generated images per target")
     reference_size: int | None = Field(
         224,

@@ -91,6 +91,11 @@ class BaseConfig(Section):
     chunk_size: int = Field(
         64, ge=1, description="samples per zarr shard: the unit of streaming and of parallel work"
     )
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32",
+        description="inference-only passes (features, adv_features, detect): bf16 = bfloat16 "
+        "autocast (faster, top-1 agreement with fp32 measured in bench/); fp32 = bitwise as before",
+    )
 
 
 class ProfileConfig(Section):
@@ -183,6 +188,11 @@ class ScaleConfig(Section):
     threads_per_worker: int = Field(1, ge=1, description="torch threads in each Dask worker")
     address: str | None = Field(
         None, description="scheduler of a running Dask cluster (tcp://host:8786); null = local"
+    )
+    prefetch: bool = Field(
+        True,
+        description="local executor: read the next shard's images while this one computes "
+        "(features, adv_features); a Dask worker does not know its next shard",
     )
 
 

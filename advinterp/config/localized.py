@@ -6,6 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from advinterp.config.classes import ClassRef
 from advinterp.config.core import FigureParams, Method, Section
 
 LOCALIZED = Method(
@@ -42,7 +43,9 @@ class LocalizedAttackConfig(Section):
     section: ClassVar[str | None] = "localized_attack"
 
     num_images: int = Field(20, ge=1, description="correctly classified test images to attack")
-    target: int = Field(0, ge=0, description="the one target class of every attack")
+    target: ClassRef = Field(
+        0, description="the one target class of every attack: an index or a class name"
+    )
     max_regions: int = Field(10, ge=1, description="largest regions attacked per image")
     max_region_fraction: float = Field(
         0.5, gt=0.0, le=1.0, description="skip regions larger than this share (background)"

@@ -6,7 +6,11 @@ so readers never format or parse them by hand:
 
 * model keys: ``standard`` for the trained classifier, ``at_<eps>`` for a model
   adversarially trained at that eps (``format(eps, "g")``);
-* modes: ``untargeted``, ``targeted``; eps groups ``eps_<eps>``.
+* modes: ``untargeted``, ``targeted``; eps groups ``eps_<eps>``;
+* the attack store's top-level ``clean`` array holds the attacked clean images, and its
+  ``<model>/<mode>/<eps_key>/images`` are stored relative to them: read those with
+  :func:`advinterp.store.decoded` or :func:`~advinterp.store.read_array` (bitwise the
+  float32 images the attack made), never as raw zarr arrays.
 
 :class:`ChainLayout` is written to and read from a store's attributes.
 """

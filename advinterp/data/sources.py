@@ -5,19 +5,21 @@ Real sources read the layouts their users already have on disk and never downloa
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 
 import numpy as np
 
 from advinterp.config.dataset import DatasetConfig
+from advinterp.data import awa2, cub, digits, lad, synthetic
 from advinterp.data.dataset import AttributeIndex, ImageSource, stratified_subset, subset_index
 from advinterp.data.images import FileImages
 from advinterp.errors import DatasetError
 
 # Real-source modules each define read_index(root, val_fraction, test_fraction, seed)
-# -> (AttributeIndex, list of image paths).
-_READERS = {"cub": "advinterp.data.cub", "awa2": "advinterp.data.awa2", "lad": "advinterp.data.lad"}
+# -> (AttributeIndex, list of image paths). Imported at the top, not on demand: the
+# stages' DVC dependencies are the modules they import, so an edit to a reader must
+# make the dataset stale.
+_READERS = {"cub": cub, "awa2": awa2, "lad": lad}
 
 
 def open_source(cfg: DatasetConfig, seed: int) -> tuple[AttributeIndex, ImageSource]:
@@ -28,16 +30,12 @@ def open_source(cfg: DatasetConfig, seed: int) -> tuple[AttributeIndex, ImageSou
     """
     images: ImageSource
     if cfg.source == "synthetic":
-        from advinterp.data.synthetic import generate
-
-        ds = generate(cfg.synthetic, cfg.image_size, seed, cfg.val_fraction, cfg.test_fraction)
+        ds = synthetic.generate(cfg.synthetic, cfg.image_size, seed, cfg.val_fraction, cfg.test_fraction)
         index, images, origin = ds.index, ds, "synthetic dataset"
         keep = _keep(index, cfg, seed)
         if keep is not None:
             index, images = subset_index(index, keep), _Subset(ds, keep)
     elif cfg.source == "digits":
-        from advinterp.data import digits
-
         assert cfg.digits is not None  # checked by DatasetConfig
         dg = digits.generate(cfg.digits, cfg.image_size, seed, cfg.val_fraction, cfg.test_fraction)
         index, images, origin = dg.index, dg, "digits dataset"
@@ -48,7 +46,7 @@ def open_source(cfg: DatasetConfig, seed: int) -> tuple[AttributeIndex, ImageSou
         assert cfg.root is not None  # checked by DatasetConfig
         if not cfg.root.is_dir():
             raise DatasetError(f"{cfg.root}: dataset directory not found (dataset.root)")
-        reader = importlib.import_module(_READERS[cfg.source])
+        reader = _READERS[cfg.source]
         index, paths = reader.read_index(cfg.root, cfg.val_fraction, cfg.test_fraction, seed)
         keep = _keep(index, cfg, seed)
         if keep is not None:

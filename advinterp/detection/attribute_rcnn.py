@@ -44,6 +44,7 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from advinterp.errors import CheckpointError
 from advinterp.models.checkpoint import read_weights_file
+from advinterp.runtime import Precision, autocast, to_device
 from advinterp.store import atomic_output
 
 DETECTOR_FORMAT = "advinterp-attribute-rcnn/1"
@@ -417,13 +418,19 @@ def detect(
     images: np.ndarray | torch.Tensor,
     batch_size: int,
     device: torch.device | str = "cpu",
+    precision: Precision = "fp32",
 ) -> Detections:
     """Run Eq. 7 on a batch of images in eval mode (training mode restored afterwards).
+
+    Args:
+        precision: ``base.precision``: bf16 runs the detector under bfloat16 autocast
+            (torchvision's box ops keep fp32 inside it); fp32 is bitwise the plain call.
 
     Shape:
         images: (N, 3, H, W) float32 in [0, 1].
     """
     images = torch.as_tensor(np.asarray(images, np.float32))
+    device = torch.device(device)
     n, _, h, w = images.shape
     scale = torch.tensor([w, h, w, h], dtype=torch.float32)
     was_training = model.training
@@ -431,9 +438,11 @@ def detect(
     chunks: list[Detections] = []
     try:
         for s in range(0, n, batch_size):
-            out = model(list(images[s : s + batch_size].to(device)))
+            with autocast(device, precision):
+                out = model(list(to_device(images[s : s + batch_size], device)))
             counts = [len(o["boxes"]) for o in out]
             cat = {k: torch.cat([o[k] for o in out]).cpu() for k in out[0]} if out else {}
+            cat = {k: v.float() if v.is_floating_point() else v for k, v in cat.items()}
             chunks.append(
                 Detections(
                     offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import torch
@@ -21,8 +20,9 @@ import zarr
 from advinterp.config.core import ScaleConfig
 from advinterp.data.batches import iter_batches
 from advinterp.detection.attribute_rcnn import Detections, DetectorSpec, detect, load_detector
+from advinterp.runtime import Precision
 from advinterp.shards import Compute, ShardJob, run_shards
-from advinterp.store import ShardMarkers, create_array, open_store, sample_chunk_size
+from advinterp.store import ShardMarkers, create_array, decoded, open_store, sample_chunk_size
 
 PADDED = ("count", "xyxy", "part", "score", "attribute_scores")
 
@@ -87,6 +87,7 @@ def detect_shard_setup(
     rows: np.ndarray | None,
     batch_size: int,
     device: str,
+    precision: Precision = "fp32",
 ) -> Compute:
     """Shard setup for :func:`advinterp.shards.run_shards`: padded detections of a shard.
 
@@ -94,10 +95,11 @@ def detect_shard_setup(
         detector: checkpoint of :func:`~advinterp.detection.attribute_rcnn.save_detector`.
         store, array: the images, (N, 3, H, W) float32 in [0, 1]; sample ``i`` of the
             set is ``array[rows[i]]``, or ``array[i]`` when ``rows`` is None.
+        precision: ``base.precision`` of the detector's forwards.
     """
     dev = torch.device(device)
     model = load_detector(Path(detector), dev)
-    images = cast(zarr.Array, open_store(store)[array])
+    images = decoded(open_store(store), array, store)  # attack sets: encoded
     cap = model.spec.detections_per_img
 
     def compute(sl: slice) -> dict[str, np.ndarray]:
@@ -106,7 +108,7 @@ def detect_shard_setup(
         else:
             batches = iter_batches(images, rows[sl], len(rows[sl]), sample_chunk_size(images))
             x = np.concatenate([b for _, b in batches])
-        return pad(detect(model, x, batch_size, dev), cap)
+        return pad(detect(model, x, batch_size, dev, precision), cap)
 
     return compute
 
@@ -133,6 +135,7 @@ def detect_image_set(
     chunk: int,
     scale: ScaleConfig,
     markers: ShardMarkers,
+    precision: Precision = "fp32",
 ) -> Detections:
     """Eq. 7 on the ``n`` images of one set, shard by shard (resumable through ``markers``).
 
@@ -140,6 +143,7 @@ def detect_image_set(
         scratch: group for the padded per-image detections (kept for a resume).
         detector: the checkpoint every worker loads; ``spec`` is its spec.
         chunk: images per shard.
+        precision: ``base.precision`` of the detector's forwards.
     """
     padded = padded_arrays(scratch, n, spec.detections_per_img, spec.num_attributes, chunk)
     job = ShardJob.of(
@@ -150,6 +154,7 @@ def detect_image_set(
         images.rows,
         batch_size,
         str(device),
+        precision,
     )
     run_shards(padded, job, n, chunk, scale=scale, markers=markers, desc=f"detect {images.name}")
     return unpad({key: np.asarray(arr[:]) for key, arr in padded.items()})

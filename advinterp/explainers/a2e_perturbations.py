@@ -39,6 +39,7 @@ from advinterp.attacks.attack_to_explain import (
     with_patch,
 )
 from advinterp.config.a2e import A2EExplainConfig
+from advinterp.config.classes import resolve_class, resolve_classes
 from advinterp.data.batches import SplitBatches
 from advinterp.data.dataset import TEST, TRAIN, AttributeIndex
 from advinterp.data.rows import read_rows
@@ -184,12 +185,12 @@ def explain_classes(
     """
     labels, split, class_names = index.labels, index.split, index.class_names
     C, S = len(class_names), int(images.shape[-1])
-    bad = [t for t in cfg.targets if t >= C]
-    if bad:
-        raise ParamError(f"a2e_explain.targets: classes {bad} do not exist ({C} classes)")
-    region_target = cfg.targets[0] if cfg.region.target is None else cfg.region.target
-    if region_target >= C:
-        raise ParamError(f"a2e_explain.region.target: class {region_target} does not exist")
+    targets = resolve_classes(cfg.targets, class_names, seed, "a2e_explain.targets")
+    region_target = (
+        targets[0]
+        if cfg.region.target is None
+        else resolve_class(cfg.region.target, class_names, "a2e_explain.region.target")
+    )
     # η is stated at the paper's image size: the same rms per pixel value at ours
     params = at_image_size(
         A2EParams(**cfg.attack.model_dump()),
@@ -205,19 +206,16 @@ def explain_classes(
         params.eta / np.sqrt(np.prod(images.shape[-3:])),
     )
     rng = np.random.default_rng(seed)
-    plan = _plan(labels, split, list(dict.fromkeys([*cfg.targets, region_target])), cfg, rng)
+    plan = _plan(labels, split, list(dict.fromkeys([*targets, region_target])), cfg, rng)
 
     runs: list[dict[str, Any]] = []
     results: list[A2EResult] = []
     seed_images: list[torch.Tensor] = []
     jobs = [
-        (key, t, k, -1)
-        for key in MODEL_KEYS
-        for t in cfg.targets
-        for k in range(cfg.seeds_per_target)
+        (key, t, k, -1) for key in MODEL_KEYS for t in targets for k in range(cfg.seeds_per_target)
     ]
     jobs += [("standard", region_target, 0, r) for r in range(len(cfg.region.positions))]
-    if region_target not in cfg.targets:
+    if region_target not in targets:
         jobs.append(("standard", region_target, 0, -1))
     boxes = [patch_box(S, cfg.region.size, pos) for pos in cfg.region.positions]
     cache: dict[int, dict[str, torch.Tensor]] = {}
@@ -260,7 +258,7 @@ def explain_classes(
             res.first_stop,
         )
 
-    cross = _cross_model(models, images, plan, cfg.targets, runs, results, device)
+    cross = _cross_model(models, images, plan, targets, runs, results, device)
     table = pd.DataFrame(runs)  # before the region loop adds energy_near_region
     explain_rows = table[table.region < 0]
     tests = SplitBatches(images, labels, split, accuracy_batch_size, sample_chunk_size(images))
@@ -299,7 +297,7 @@ def explain_classes(
             "num_samples": cfg.num_samples,
         },
         "chance": 1.0 / C,
-        "headline": _headline(runs, cfg.targets, cross["clean_heldout_target_rate"]),
+        "headline": _headline(runs, targets, cross["clean_heldout_target_rate"]),
         "models": per_model,
         "cross_model": cross,
         "region": {
@@ -322,7 +320,7 @@ def explain_classes(
         boxes=boxes,
         examples={
             t: read_rows(images, plan[t]["example"])[0] if len(plan[t]["example"]) else None
-            for t in cfg.targets
+            for t in targets
         },
         reference=reference,
         region_target=region_target,

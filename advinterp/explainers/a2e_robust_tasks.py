@@ -37,6 +37,7 @@ from advinterp.attacks.attack_to_explain import (
     attack_to_explain,
 )
 from advinterp.config.a2e import A2EAttackParams, A2ERobustConfig
+from advinterp.config.classes import resolve_classes
 from advinterp.data.dataset import TEST, TRAIN, AttributeIndex
 from advinterp.data.rows import read_rows
 from advinterp.errors import CheckpointError, ParamError
@@ -321,16 +322,14 @@ def robust_tasks(
         images: (N, 3, S, S) zarr array in [0, 1].
     """
     C, S = len(index.class_names), int(images.shape[-1])
-    bad = [t for t in cfg.targets if t >= C]
-    if bad:
-        raise ParamError(f"a2e_robust.targets: classes {bad} do not exist ({C} classes)")
+    targets = resolve_classes(cfg.targets, index.class_names, seed, "a2e_robust.targets")
     if S % cfg.downsample:
         raise ParamError(f"a2e_robust.downsample: {cfg.downsample} does not divide {S} px")
     rng = np.random.default_rng(seed)
     draws = _Draws(robust, images, index, cfg, seed, device)
-    generation = _generation(judges, cfg, draws)
+    generation = _generation(judges, cfg, draws, targets)
     inpainting = _inpainting(judges, cfg, draws, rng)
-    sketch = _sketch(judges, cfg, draws)
+    sketch = _sketch(judges, cfg, draws, targets)
     gen_rec, inp_rec, sk_rec = generation.records, inpainting.records, sketch.records
 
     def eta(attack: A2EAttackParams) -> dict[str, float]:
@@ -391,13 +390,13 @@ def _headline(gen_rec: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _generation(
-    judges: Mapping[str, ImageClassifier], cfg: A2ERobustConfig, d: _Draws
+    judges: Mapping[str, ImageClassifier], cfg: A2ERobustConfig, d: _Draws, targets: list[int]
 ) -> RobustTask:
     """5.2.1: a Gaussian seed of the target class -> A2E (no refinement) vs PGD."""
     gp = a2e_params(cfg.generation, (d.size, d.size), cfg.reference_size)
     gen_rec: list[dict[str, Any]] = []
     gen_img: dict[str, list[torch.Tensor]] = {"seed": [], "a2e": [], "pgd": []}
-    gen_targets = [(t, k) for t in cfg.targets for k in range(cfg.seeds_per_target)]
+    gen_targets = [(t, k) for t in targets for k in range(cfg.seeds_per_target)]
     for t, k in track(gen_targets, total=len(gen_targets), desc="generation", unit="image"):
         seed = d.draws(t, 1)[0]
         res = attack_to_explain(
@@ -462,14 +461,16 @@ def _inpainting(
     return RobustTask(inp_img, inp_rec, "label")
 
 
-def _sketch(judges: Mapping[str, ImageClassifier], cfg: A2ERobustConfig, d: _Draws) -> RobustTask:
+def _sketch(
+    judges: Mapping[str, ImageClassifier], cfg: A2ERobustConfig, d: _Draws, targets: list[int]
+) -> RobustTask:
     """5.2.3: a crude sketch of a target-class test image as seed, with refinement."""
     labels, split = d.index.labels, d.index.split
     sc = cfg.sketch
     sp = a2e_params(sc.attack, (d.size, d.size), cfg.reference_size)
     sk_rec: list[dict[str, Any]] = []
     sk_img: dict[str, list[torch.Tensor]] = {k: [] for k in ("reference", "sketch", "a2e", "pgd")}
-    for t in track(cfg.targets, total=len(cfg.targets), desc="sketch", unit="image"):
+    for t in track(targets, total=len(targets), desc="sketch", unit="image"):
         rows = np.flatnonzero((labels == t) & (split == TEST))
         row = int(rows[-1]) if len(rows) else int(np.flatnonzero(labels == t)[0])
         reference = read_rows(d.images, np.array([row]))[0].to(d.device)

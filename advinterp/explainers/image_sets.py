@@ -30,7 +30,14 @@ from advinterp.explainers.lime_image import (
 from advinterp.explainers.suite import OUTPUTS, explain_images
 from advinterp.models.checkpoint import load_classifier
 from advinterp.shards import Compute
-from advinterp.store import create_array, open_store, read_array, require_array, write_array
+from advinterp.store import (
+    create_array,
+    decoded,
+    open_store,
+    read_array,
+    require_array,
+    write_array,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +119,7 @@ def ifgsm_selection(
     first = ok[np.isin(rows[ok], prefer_rows)]
     pos = np.concatenate([first, ok[~np.isin(ok, first)]])[: cfg.ifgsm_images]
     pos = np.sort(pos)
-    adv = require_array(attack, f"{paths[0]}/images", where)
+    adv = decoded(attack, f"{paths[0]}/images", where)
     images = np.asarray(adv.get_orthogonal_selection((pos,)), np.float32)
     return pos, images
 

@@ -19,6 +19,7 @@ import zarr
 
 from advinterp.data.adversarial import CLEAN, finite
 from advinterp.errors import StoreError
+from advinterp.store import DecodedArray, decoded
 
 Classifier = Literal["sje", "softmax"]
 
@@ -95,9 +96,13 @@ class ChainArrays:
         """
         return self._sje(model, mode, eps_key, "attributes")
 
-    def images(self, model: str, mode: str, eps_key: str) -> zarr.Array:
-        """The adversarial images (not read: index it). Shape: (n, 3, H, W) float32 in [0, 1]."""
-        return array_at(self.attack, f"{model}/{mode}/{eps_key}/images")
+    def images(self, model: str, mode: str, eps_key: str) -> zarr.Array | DecodedArray:
+        """The adversarial images (not read: index it; decoded from the store's encoding).
+
+        Shape: (n, 3, H, W) float32 in [0, 1].
+        """
+        path = f"{model}/{mode}/{eps_key}/images"
+        return decoded(self.attack, path, store_origin(self.attack))
 
     def _sje(self, model: str, mode: str | None, eps_key: str | None, what: str) -> np.ndarray:
         if mode is None:  # clean arrays cover every dataset row: take the attacked ones

@@ -12,8 +12,11 @@ from advinterp.attacks.ifgsm_grid import (
     attack_arrays,
     attack_grid,
     attack_metrics,
+    clean_array,
+    clean_shard_setup,
     ifgsm_batches,
     random_targets,
+    relative_to_clean,
     step_sizes,
 )
 from advinterp.config.dataset import SyntheticConfig
@@ -22,7 +25,16 @@ from advinterp.data.dataset import TEST, split_rows
 from advinterp.data.synthetic import generate
 from advinterp.models.checkpoint import load_classifier, save_classifier
 from advinterp.models.predict import predict
-from advinterp.store import create_group
+from advinterp.store import (
+    MAX_LEVELS,
+    create_group,
+    decode,
+    decoded,
+    encode,
+    fill_shards,
+    open_store,
+    write_shard,
+)
 from tests.attacks.toy import CLASSES, held_out, standard_toy_model
 
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")
@@ -140,15 +152,63 @@ def test_shard_setup_attacks_the_given_rows_and_arrays_hold_them(tmp_path):
     for k, v in expected.items():
         np.testing.assert_array_equal(shard[k], v, err_msg=k)
 
-    group = create_group(tmp_path / "attack.zarr").require_group("standard")
+    # The store: clean images first (the reference), then every shard of the attack,
+    # written through write_shard as the stage does; the images decode bitwise to the
+    # attack's output, and the store passes open_store's chunk check.
+    root = create_group(tmp_path / "attack.zarr")
+    clean = clean_array(root, len(rows), 16, chunk=4)
+    fill_shards({"clean": clean}, clean_shard_setup(str(tmp_path / "dataset.zarr"), rows), 5, 4)
+    group = root.require_group("standard")
     arrays = attack_arrays(group, len(rows), 16, EPS, ALPHAS, chunk=4)
     assert arrays.keys() == expected.keys()
-    assert arrays["targeted/eps_0.1/images"].shape == (5, 3, 16, 16)
     assert dict(group["targeted/eps_0.1"].attrs) == {
         "eps": 0.1,
         "mode": "targeted",
         "step_size": ALPHAS["eps_0.1"],
     }
+    for sl in (slice(0, 4), slice(4, 5)):
+        write_shard(arrays, compute(sl), sl)
+    store = open_store(
+        tmp_path / "attack.zarr", {"clean": 4, "standard/targeted/eps_0.1/images": 4}
+    )
+    np.testing.assert_array_equal(store["clean"][1:4], images.numpy())
+    for k, v in expected.items():
+        if k.endswith("/images"):
+            stored = decoded(store, f"standard/{k}")
+            assert stored.shape == (5, 3, 16, 16) and stored.dtype == np.float32
+            np.testing.assert_array_equal(stored[1:4].view(np.uint32), v.view(np.uint32), k)
+
+
+@pytest.mark.parametrize(
+    ("eps", "steps", "escaped"),
+    [
+        (0.0, 10, 0.0),
+        (0.0025, 10, 0.01),
+        (0.02, 10, 0.01),
+        (0.12, 10, 0.01),
+        (0.02, 7, 0.01),  # eps not a multiple of α: steps back from the edge are levels too
+        (0.02, 40, 0.1),  # 33 multiples of α: the innermost do not fit the 32 codes
+    ],
+)
+def test_relative_to_clean_fits_the_codes_and_predicts_ifgsm(eps, steps, escaped):
+    alpha = step_sizes((eps,), steps, None)[f"eps_{eps:g}"]
+    rel = relative_to_clean(eps, alpha)
+    assert rel.reference == "clean"
+    assert len(rel.offsets) + len(rel.constants) <= MAX_LEVELS
+    assert {0.0, 1.0} <= set(rel.constants)
+    if eps:
+        assert {float(np.float32(eps)), -float(np.float32(eps))} <= set(rel.offsets)
+        assert max(abs(o) for o in rel.offsets) == float(np.float32(eps))
+    # Real IFGSM images round-trip bitwise, and almost every pixel is predicted to within
+    # the residual a word holds (escaped pixels are stored whole).
+    x, y = held_out(12)
+    adv = ifgsm(standard_toy_model(), x, y, eps=eps, steps=steps, step_size=alpha)
+    adv_np, x_np = adv.numpy(), x.numpy()
+    words, planes = encode(adv_np, x_np, rel)
+    np.testing.assert_array_equal(
+        decode(words, x_np, rel, planes).view(np.uint32), adv_np.view(np.uint32)
+    )
+    assert (words >= 0xFFE0).mean() <= escaped
 
 
 def test_attack_metrics_by_hand():

@@ -58,6 +58,9 @@ def test_predict_rows_equals_one_forward_of_the_chosen_rows(dataset):
     assert predict_rows(model, dataset, np.zeros(0, np.int64), 4, CPU).shape == (0,)
 
 
+NAMES = [f"class_{c:03d}" for c in range(4)]
+
+
 def _cfg(**kw) -> LocalizedAttackConfig:
     base = {**TINY_PARAMS["localized_attack"], "batch_size": 4}  # the tiny params, batches of 4
     return LocalizedAttackConfig.model_validate({**base, **kw})
@@ -67,7 +70,7 @@ def test_campaign_attacks_only_inside_regions_and_tallies_outcomes(dataset):
     model = warmed_tiny_resnet()
     labels = np.arange(12) % 4
     rows = np.arange(2, 12)
-    attacks = localized_campaign(model, dataset, labels, rows, 4, _cfg(), seed=0, device=CPU)
+    attacks = localized_campaign(model, dataset, labels, rows, NAMES, _cfg(), seed=0, device=CPU)
     n = len(attacks.outcome)
     assert len(attacks.source_rows) <= 3 and set(attacks.source_rows) <= set(rows)
     assert (labels[attacks.source_rows] != 0).all()
@@ -90,13 +93,17 @@ def test_campaign_attacks_only_inside_regions_and_tallies_outcomes(dataset):
 def test_campaign_refuses_a_target_that_is_no_class_or_no_candidate(dataset):
     model = warmed_tiny_resnet()
     labels = np.arange(12) % 4
-    with pytest.raises(ParamError, match=r"localized_attack.target=4 is not a class"):
+    with pytest.raises(ParamError, match=r"localized_attack.target: class 4 does not exist"):
         localized_campaign(
-            model, dataset, labels, np.arange(12), 4, _cfg(target=4), seed=0, device=CPU
+            model, dataset, labels, np.arange(12), NAMES, _cfg(target=4), seed=0, device=CPU
+        )
+    with pytest.raises(ParamError, match=r"localized_attack.target: no class is named 'owl'"):
+        localized_campaign(
+            model, dataset, labels, np.arange(12), NAMES, _cfg(target="owl"), seed=0, device=CPU
         )
     with pytest.raises(ParamError, match=r"nothing to attack"):
         localized_campaign(
-            model, dataset, labels, np.array([0, 4, 8]), 4, _cfg(), seed=0, device=CPU
+            model, dataset, labels, np.array([0, 4, 8]), NAMES, _cfg(), seed=0, device=CPU
         )
 
 

@@ -231,3 +231,108 @@ def make_lad(root: Path) -> dict:
         "per_class": per_class,
         "image_attrs": image_attrs,
     }
+
+
+# ---------------------------------------------------------- a CUB layout to run the DAG on
+
+# The synthetic birds' parts and attribute groups, under the CUB names whose part ->
+# group mapping (advinterp.data.cub.PART_ATTRIBUTE_GROUPS) ties them back together.
+SYNTHETIC_AS_CUB_PART = {
+    "head": "crown",
+    "bill": "beak",
+    "wing": "left wing",
+    "belly": "belly",
+    "tail": "tail",
+}
+SYNTHETIC_AS_CUB_GROUP = {
+    "head_color": "has_crown_color",
+    "head_pattern": "has_head_pattern",
+    "head_size": "has_size",  # a whole-bird group: in no part box
+    "bill_color": "has_bill_color",
+    "bill_pattern": "has_bill_shape",
+    "bill_size": "has_bill_length",
+    "wing_color": "has_wing_color",
+    "wing_pattern": "has_wing_pattern",
+    "wing_size": "has_wing_shape",
+    "belly_color": "has_belly_color",
+    "belly_pattern": "has_belly_pattern",
+    "belly_size": "has_underparts_color",
+    "tail_color": "has_upper_tail_color",
+    "tail_pattern": "has_tail_pattern",
+    "tail_size": "has_tail_shape",
+}
+
+
+def make_cub_world(
+    root: Path, num_classes: int, images_per_class: int, image_size: int = 32, seed: int = 0
+) -> Path:
+    """A complete CUB_200_2011 directory at ``root`` drawn by the synthetic generator:
+    learnable classes, CUB's file layout, part names and attribute groups, so every
+    stage of the DAG can run on it (:func:`make_cub` is the reader tests' hand-known one).
+
+    The official split is the generator's (val and test -> test); part points are the
+    centres of the synthetic part boxes. Returns the ``CUB_200_2011`` directory.
+    """
+    from advinterp.config.dataset import SyntheticConfig
+    from advinterp.data.synthetic import generate
+
+    cfg = SyntheticConfig(
+        num_classes=num_classes,
+        images_per_class=images_per_class,
+        families=max(1, num_classes // 2),
+        clutter=2,
+    )
+    ds = generate(cfg, image_size, seed, 0.2, 0.3)
+    index = ds.index
+    assert index.boxes is not None and index.image_attributes is not None
+    classes = [f"{c + 1:03d}.Bird_{c + 1:03d}" for c in range(num_classes)]
+    attributes = []
+    for name in index.attribute_names:
+        group, value = name.split("::")
+        attributes.append(f"{SYNTHETIC_AS_CUB_GROUP[group]}::{value}")
+    paths = [f"{classes[c]}/Bird_{c + 1:03d}_{i:04d}.jpg" for i, c in enumerate(index.labels)]
+    cub = root / "CUB_200_2011"
+    ids = range(1, len(paths) + 1)
+    write(cub / "images.txt", "".join(f"{i} {p}\n" for i, p in zip(ids, paths, strict=True)))
+    write(
+        cub / "image_class_labels.txt",
+        "".join(f"{i} {c + 1}\n" for i, c in zip(ids, index.labels, strict=True)),
+    )
+    write(
+        cub / "train_test_split.txt",
+        "".join(f"{i} {int(s == 0)}\n" for i, s in zip(ids, index.split, strict=True)),
+    )
+    write(cub / "classes.txt", "".join(f"{k + 1} {n}\n" for k, n in enumerate(classes)))
+    write(root / "attributes.txt", "".join(f"{k + 1} {n}\n" for k, n in enumerate(attributes)))
+    write(
+        cub / "attributes" / "class_attribute_labels_continuous.txt",
+        "".join(" ".join(f"{100 * v:.2f}" for v in row) + "\n" for row in index.class_attributes),
+    )
+    write(
+        cub / "attributes" / "image_attribute_labels.txt",
+        "".join(
+            f"{i} {a + 1} {int(v)} 3 1.0\n"
+            for i, row in zip(ids, index.image_attributes, strict=True)
+            for a, v in enumerate(row)
+        ),
+    )
+    write(cub / "bounding_boxes.txt", "".join(f"{i} 0 0 {image_size} {image_size}\n" for i in ids))
+    write(cub / "parts" / "parts.txt", "".join(f"{k + 1} {n}\n" for k, n in enumerate(CUB_PARTS)))
+    locs = []
+    boxes = index.boxes
+    for n, i in enumerate(ids):
+        centres = {}
+        for b in range(*boxes.of(n).indices(len(boxes.part))):
+            part = SYNTHETIC_AS_CUB_PART[index.part_names[int(boxes.part[b])]]
+            x0, y0, x1, y1 = boxes.xyxy[b] * image_size
+            centres[part] = ((x0 + x1) / 2, (y0 + y1) / 2)
+        for p, part in enumerate(CUB_PARTS):
+            x, y = centres.get(part, (0.0, 0.0))
+            locs.append(f"{i} {p + 1} {x:.1f} {y:.1f} {int(part in centres)}\n")
+    write(cub / "parts" / "part_locs.txt", "".join(locs))
+    pixels = ds.load(list(range(len(paths))))
+    for p, img in zip(paths, pixels, strict=True):
+        (cub / "images" / p).parent.mkdir(parents=True, exist_ok=True)
+        rgb = (np.clip(img.transpose(1, 2, 0), 0, 1) * 255).round().astype(np.uint8)
+        Image.fromarray(rgb).save(cub / "images" / p, "JPEG", quality=95)
+    return cub

@@ -135,6 +135,39 @@ def test_detect_restores_training_mode_and_is_batch_invariant(trained, embedded)
     np.testing.assert_allclose(a.attribute_scores, b.attribute_scores, atol=1e-5)
 
 
+def _top_part(det) -> np.ndarray:
+    """The part of each image's highest-scoring box (-1 for an image without boxes)."""
+    top = np.full(det.num_images, -1)
+    for i in range(det.num_images):
+        lo, hi = det.offsets[i], det.offsets[i + 1]
+        if hi > lo:
+            top[i] = det.part[lo + int(np.argmax(det.score[lo:hi]))]
+    return top
+
+
+@pytest.mark.slow
+def test_bf16_detections_agree_with_fp32(trained, embedded):
+    model, _, _ = trained
+    index, images = embedded
+    test = np.flatnonzero(index.split == 2)
+    fp32 = detect(model, images[test], batch_size=32)
+    bf16 = detect(model, images[test], batch_size=32, precision="bf16")
+    assert bf16.xyxy.dtype == bf16.score.dtype == bf16.attribute_scores.dtype == np.float32
+    agreement = (_top_part(fp32) == _top_part(bf16)).mean()
+    assert agreement >= 0.8, agreement
+    np.testing.assert_array_equal(detect(model, images[test], batch_size=32).xyxy, fp32.xyxy)
+
+
+def test_detect_in_bf16_gives_float32_detections_and_leaves_the_weights(embedded):
+    torch.manual_seed(0)
+    _, images = embedded
+    model = build_detector(tiny_spec())
+    det = detect(model, images[:4], batch_size=4, precision="bf16")
+    assert det.xyxy.dtype == det.score.dtype == det.attribute_scores.dtype == np.float32
+    assert det.num_images == 4 and det.xyxy.min() >= 0 and det.xyxy.max() <= 1
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
 def test_loss_falls_when_fitting_one_batch(embedded):
     torch.manual_seed(0)
     index, images = embedded

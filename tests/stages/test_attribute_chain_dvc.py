@@ -12,7 +12,7 @@ import yaml
 
 from advinterp.analysis.accuracy_curves import CURVE_COLUMNS, TABLE_COLUMNS
 from advinterp.data.adversarial import ChainLayout
-from advinterp.store import open_store
+from advinterp.store import open_store, read_array
 from tests.conftest import first_seed, ran_stages, run, stage_names
 
 DVC = [sys.executable, "-m", "dvc"]
@@ -36,8 +36,9 @@ def test_repro_accuracy_then_eps_grid_change_reruns_only_downstream_of_attack(pi
     rows = attack["rows"][:]
     clean = dataset["images"].oindex[rows]
     assert (attack["targets"][:] != attack["labels"][:]).all()
+    np.testing.assert_array_equal(read_array(attack, "clean"), clean)
     for _, _, eps, path in layout.adversarial_sets():
-        adv = attack[f"{path}/images"][:]
+        adv = read_array(attack, f"{path}/images")  # stored relative to attack["clean"]
         assert adv.dtype == np.float32 and adv.shape == clean.shape
         assert np.abs(adv - clean).max() <= eps + 1e-6
         assert adv.min() >= 0.0 and adv.max() <= 1.0

@@ -894,7 +894,57 @@ COMPARE_CASES = [
     ),
 ]
 
-CASES += FINDINGS_CASES + COMPARE_CASES
+VALIDATE_CASES = [
+    Case(
+        "validate",
+        "target_beyond_the_classes",
+        ("a2e_explain.targets[0]", "class 99 does not exist", "4 classes"),
+        p("a2e_explain", targets=[99]),
+    ),
+    Case(
+        "validate",
+        "every_problem_in_one_line",
+        ("localized_attack.target", "no class is named 'owl'", "detect.eps: 0.5", "ground.top_k"),
+        {
+            "localized_attack": {"target": "owl"},
+            "detect": {"eps": 0.5},
+            "ground": {"top_k": 1000},
+        },
+    ),
+    Case(
+        "validate",
+        "draw_more_than_the_classes",
+        ("a2e_robust.targets", "draw 9 classes of a dataset with 4"),
+        p("a2e_robust", targets={"draw": 9}),
+    ),
+    Case(
+        "validate",
+        "at_model_not_trained",
+        ("distances.at_model", "at_0.5"),
+        p("distances", at_model="at_0.5"),
+    ),
+    Case(
+        "validate",
+        "root_missing",
+        ("dataset.root", "/nonexistent/CUB_200_2011"),
+        p("dataset", source="cub", root="/nonexistent/CUB_200_2011"),
+    ),
+    Case(
+        "dataset",
+        "changed_since_validated",
+        ("{tmp}", "class_names", "changed since the validate stage"),
+        breaks=(
+            _json(
+                ("dataset", "validated"),
+                '{"source": "synthetic", "class_names": ["a", "b"], "attribute_names": [], '
+                '"image_size": 32, "images": 40}',
+                "dataset.json",
+            ),
+        ),
+    ),
+]
+
+CASES += FINDINGS_CASES + COMPARE_CASES + VALIDATE_CASES
 ALL_CASES = CASES + section_cases()
 
 

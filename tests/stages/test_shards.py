@@ -32,6 +32,7 @@ from advinterp.store import (
     create_array,
     create_group,
     open_store,
+    read_array,
     write_array,
 )
 from tests.conftest import ROOT, deep_update, pipeline_env, run
@@ -122,6 +123,13 @@ def _assert_same(out: Path, reference: dict[str, np.ndarray]) -> None:
         np.testing.assert_array_equal(store[name][:], expected, err_msg=name)
 
 
+def test_features_without_prefetch_equal_the_prefetching_run(inputs, reference):
+    # The reference reads each next shard ahead (scale.prefetch defaults to true).
+    out = inputs / "no-prefetch.zarr"
+    _run_features(inputs, _params(inputs, "no-prefetch", {"prefetch": False}), out)
+    _assert_same(out, reference)
+
+
 def test_features_on_two_dask_workers_equal_the_local_run(inputs, reference):
     out = inputs / "dask.zarr"
     params = _params(inputs, "dask", {"executor": "dask", "workers": 2})
@@ -194,7 +202,7 @@ def test_attack_on_two_dask_workers_equals_the_local_run(chain_inputs):
     assert proc.stderr.count("shards done by") == 2
     local, dask = open_store(d / "local.zarr"), open_store(d / "dask.zarr")
     arrays = [k for k, v in local.members(max_depth=None) if isinstance(v, zarr.Array)]
-    assert len(arrays) == 3 + 2 * (1 + 2 * 2 * 3)  # rows/labels/targets + per model
+    assert len(arrays) == 4 + 2 * (1 + 2 * 2 * 3)  # rows/labels/targets/clean + per model
     for name in arrays:
         np.testing.assert_array_equal(dask[name][:], local[name][:], err_msg=name)
     assert (d / "local.json").read_text() == (d / "dask.json").read_text()
@@ -374,6 +382,42 @@ def attacked(chain_inputs) -> Path:
 BASE = {"device": "cpu", "num_threads": 1, "chunk_size": CHUNK, "seed": 0}
 
 
+def test_attack_store_holds_the_clean_images_and_decodes_to_the_attack(chain_inputs, attacked):
+    """The stored adversarial images (relative to the store's clean images) decode bitwise
+    to what attack_grid gives on those images, shard by shard as the stage ran it."""
+    from advinterp.attacks.ifgsm_grid import attack_grid, step_sizes
+    from advinterp.models.checkpoint import load_classifier
+
+    store = open_store(attacked, {"rows": 1, "clean": 4})
+    rows, labels, targets = (read_array(store, k) for k in ("rows", "labels", "targets"))
+    dataset = open_store(chain_inputs / "dataset.zarr", {"images": 4})
+    clean = dataset["images"].get_orthogonal_selection((rows,))
+    np.testing.assert_array_equal(read_array(store, "clean").view(np.uint32), clean.view(np.uint32))
+    eps = (0.03, 0.06)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = load_classifier(chain_inputs / "model.pt")
+        for s in range(0, len(rows), CHUNK):
+            sl = slice(s, s + CHUNK)
+            expected = attack_grid(
+                model,
+                torch.as_tensor(clean[sl]),
+                torch.as_tensor(labels[sl]),
+                torch.as_tensor(targets[sl]),
+                eps=eps,
+                steps=2,
+                alphas=step_sizes(eps, 2, None),
+                batch_size=8,
+            )
+            for key, want in expected.items():
+                if key.endswith("/images"):
+                    got = read_array(store, f"standard/{key}")[sl]
+                    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32), key)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_adv_features_on_two_dask_workers_equal_the_local_run(chain_inputs, attacked):
     from advinterp.models.checkpoint import load_classifier
     from advinterp.models.features import features_and_logits
@@ -407,7 +451,7 @@ def test_adv_features_on_two_dask_workers_equal_the_local_run(chain_inputs, atta
     torch.set_num_threads(1)
     try:
         model = load_classifier(d / "robust" / "at_0.06.pt")
-        images = open_store(attacked)["at_0.06/targeted/eps_0.06/images"][:]
+        images = read_array(open_store(attacked), "at_0.06/targeted/eps_0.06/images")
         f, z = features_and_logits(model, images, 4, torch.device("cpu"))
     finally:
         torch.set_num_threads(before)
@@ -537,7 +581,7 @@ def test_detect_on_two_dask_workers_equals_the_local_run(chain_inputs, attacked)
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        images = open_store(attacked)["standard/targeted/eps_0.06/images"][:]
+        images = read_array(open_store(attacked), "standard/targeted/eps_0.06/images")
         direct = detect(detector.eval(), images[:CHUNK], 4, "cpu")
     finally:
         torch.set_num_threads(before)
