@@ -284,3 +284,23 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     APILogWorker.drain_all(timeout=5)  # the last logs and events go to the server first
     EventsWorker.drain_all(timeout=5)
     SubprocessASGIServer().stop()  # the temporary server (none started: nothing to do)
+
+
+def tiny_images_and_model(d: Path, n: int, size: int, chunk: int) -> Path:
+    """``d/images.zarr`` of ``n`` seeded random images and ``d/model.pt``, a seeded
+    4-class tiny_resnet: the inputs of the sharded feature tests. Returns ``d``."""
+    import numpy as np
+    import torch
+
+    from advinterp.models.checkpoint import save_classifier
+    from advinterp.models.classifier import build_classifier
+    from advinterp.store import atomic_output, create_group, write_array
+
+    torch.manual_seed(0)
+    save_classifier(d / "model.pt", build_classifier("tiny_resnet", 4, (0.5,) * 3, (0.25,) * 3))
+    images = np.random.default_rng(0).random((n, 3, size, size), dtype=np.float32)
+    with atomic_output(d / "images.zarr") as tmp:
+        write_array(
+            create_group(tmp), "images", images, dims=("sample", "c", "y", "x"), chunk_size=chunk
+        )
+    return d

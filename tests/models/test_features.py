@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from advinterp.models.checkpoint import save_classifier
-from advinterp.models.classifier import build_classifier
 from advinterp.models.features import features_shard_setup
-from advinterp.store import atomic_output, create_group, shard_slices, write_array
+from advinterp.store import shard_slices
+from tests.conftest import tiny_images_and_model
 
 N, SIZE, CHUNK = 21, 16, 8
 
@@ -17,13 +15,7 @@ N, SIZE, CHUNK = 21, 16, 8
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     d = tmp_path_factory.mktemp("features")
-    torch.manual_seed(0)
-    save_classifier(d / "model.pt", build_classifier("tiny_resnet", 4, (0.5,) * 3, (0.25,) * 3))
-    images = np.random.default_rng(0).random((N, 3, SIZE, SIZE), dtype=np.float32)
-    with atomic_output(d / "images.zarr") as tmp:
-        write_array(
-            create_group(tmp), "images", images, dims=("sample", "c", "y", "x"), chunk_size=CHUNK
-        )
+    tiny_images_and_model(d, N, SIZE, CHUNK)
     return str(d / "images.zarr"), str(d / "model.pt")
 
 

@@ -35,7 +35,7 @@ from advinterp.store import (
     read_array,
     write_array,
 )
-from tests.conftest import ROOT, deep_update, pipeline_env, run
+from tests.conftest import ROOT, deep_update, pipeline_env, run, tiny_images_and_model
 from tests.stages.stage_world import declared, flag_argv, section_names
 
 N, SIZE, CHUNK = 40, 32, 8
@@ -46,13 +46,7 @@ SHARDS = N // CHUNK
 def inputs(tmp_path_factory) -> Path:
     """A tiny images store and classifier checkpoint."""
     d = tmp_path_factory.mktemp("shards")
-    torch.manual_seed(0)
-    save_classifier(d / "model.pt", build_classifier("tiny_resnet", 4, (0.5,) * 3, (0.25,) * 3))
-    images = np.random.default_rng(0).random((N, 3, SIZE, SIZE), dtype=np.float32)
-    with atomic_output(d / "images.zarr") as tmp:
-        write_array(
-            create_group(tmp), "images", images, dims=("sample", "c", "y", "x"), chunk_size=CHUNK
-        )
+    tiny_images_and_model(d, N, SIZE, CHUNK)
     return d
 
 
