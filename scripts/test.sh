@@ -24,4 +24,7 @@ ruff format --check advinterp stages flows bench tests
 mypy                                   # the library (files and settings in pyproject.toml)
 python -m flows.generate dvc-yaml --check      # dvc.yaml is what the stage declarations generate
 python -m flows.generate docs --check          # README/docs numbers are what the metrics say
-python -m pytest "$@"
+# Two workers, one test module at a time each (pytest-xdist): most of the suite's time is
+# single-threaded stage processes and DVC, so the two cores of a CI machine both work
+# (18.6 min against 25.9 min in one process, measured on 2 cores).
+python -m pytest -n "${ADVINTERP_TEST_WORKERS:-2}" --dist loadfile "$@"

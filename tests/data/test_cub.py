@@ -272,7 +272,9 @@ def _stage(tmp_path: Path, root: Path, out: Path, monkeypatch) -> int:
             }
         )
     )
-    monkeypatch.setattr(sys, "argv", ["dataset", "--params", str(params), "--out", str(out)])
+    # Outside the pipeline: no validate stage ran, so its facts input is absent ("-").
+    argv = ["dataset", "--params", str(params), "--out", str(out), "--validated", "-"]
+    monkeypatch.setattr(sys, "argv", argv)
     try:
         stage.run(stage.STAGE, stage.main)
     except SystemExit as stop:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.stage import ABSENT
 from tests.conftest import ROOT, pipeline_env, tiny_params
 from tests.flows.test_prefect_server import prefect_server  # noqa: F401
 from tests.stages.stage_world import declared
@@ -25,8 +26,12 @@ def run_stage(
     preexec_fn: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess:
     """``python -m stages.<stage> --params <params>`` with its declared flags set to
-    ``paths``, in its own process (``preexec_fn`` runs in that process first)."""
-    flags = declared(stage).argv({flag: str(p) for flag, p in paths.items()})
+    ``paths`` and its optional inputs not in ``paths`` absent (these runs stand outside
+    the pipeline: no ``validate`` ran before them), in its own process (``preexec_fn``
+    runs in that process first)."""
+    s = declared(stage)
+    absent = {flag: ABSENT for flag in s.optional if flag not in paths}
+    flags = s.argv({flag: str(p) for flag, p in paths.items()} | absent)
     return subprocess.run(
         [sys.executable, "-m", f"stages.{stage}", "--params", str(params), *flags],
         cwd=ROOT,

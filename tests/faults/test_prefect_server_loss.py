@@ -3,11 +3,11 @@
 A real ``prefect server start`` on a free loopback port (the fixture of
 ``tests/flows/test_prefect_server.py``) serves ``python -m flows.pipeline train``; the
 server is SIGKILLed as soon as the ``train`` stage has started. DVC does not depend on
-Prefect: ``dataset`` was committed before the loss, and ``train``'s ``dvc repro`` goes on
+Prefect: ``validate`` and ``dataset`` were committed before the loss, and ``train``'s ``dvc repro`` goes on
 and commits too. The flow then fails on its next API call (reporting the stage's
 result), exits non-zero and says why in one line (the server's address, ``Connection
 refused``, what DVC kept). Started again on the same
-port and database, the server serves a rerun that skips both stages.
+port and database, the server serves a rerun that skips all three stages.
 
 Bounded: the flow runs with ``PREFECT_CLIENT_MAX_RETRIES=0``. With Prefect's default (5
 retries per request, exponential backoff) the same flow keeps retrying for about six
@@ -106,14 +106,14 @@ def test_losing_the_prefect_server_midway_keeps_what_dvc_committed(
     assert time.monotonic() - lost < 120
     assert _working_in(repo) == [], "a dvc repro or stage outlived the flow"
 
-    # What DVC committed is valid: both stages current, every byte as recorded.
-    status = run([*DVC, "status", "dataset", "train"], repo)
+    # What DVC committed is valid: every stage current, every byte as recorded.
+    status = run([*DVC, "status", "validate", "dataset", "train"], repo)
     assert "up to date" in status.stdout, status.stdout
     records = [r for recs in recorded_outputs(repo).values() for r in recs]
-    assert {r.stage for r in records} == {"dataset", "train"}
+    assert {r.stage for r in records} == {"validate", "dataset", "train"}
     assert verify(records) == []
 
-    # The server back on the same port and database: the rerun skips both stages.
+    # The server back on the same port and database: the rerun skips all three stages.
     again = start_prefect_server(prefect_server, tmp_path / "server-again.log")
     try:
         log2 = tmp_path / "rerun.log"
@@ -122,6 +122,6 @@ def test_losing_the_prefect_server_midway_keeps_what_dvc_committed(
     finally:
         stop_prefect_server(again)
     output = log2.read_text()
-    for stage in ("dataset", "train"):
+    for stage in ("validate", "dataset", "train"):
         assert f"Stage '{stage}' didn't change (dvc status), skipping" in output, output[-3000:]
     assert "Running stage" not in output

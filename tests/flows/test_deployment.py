@@ -109,6 +109,7 @@ def test_a_deployment_run_with_targets_from_the_cli(pipeline_repo, prefect_serve
     assert sorted((t.name, t.state.type.value) for t in tasks) == [
         ("dataset", "COMPLETED"),
         ("train", "COMPLETED"),
+        ("validate", "COMPLETED"),
     ]
     by_key = {a.key: a for a in artifacts if a.key}
     assert {"stage-outcomes", "train-metrics"} <= set(by_key), by_key.keys()

@@ -75,13 +75,14 @@ def test_stage_order_is_the_declared_dag(pipeline_repo):
         metrics = {Path(o.path).name for o in stage.outputs.values() if o.kind == "metrics"}
         assert {p.name for p in info.metrics} == metrics, info.name
     only = [s.name for s in stage_order(pipeline_repo, ["train"])]
-    assert only == ["dataset", "train"]
+    assert only == ["validate", "dataset", "train"]
 
 
 @pytest.mark.slow
 def test_flow_runs_then_skips_and_publishes(pipeline_repo, prefect_server):
     first = pipeline(repo=str(pipeline_repo), targets=["features"])
     assert [(r.name, r.outcome) for r in first] == [
+        ("validate", "ran"),
         ("dataset", "ran"),
         ("train", "ran"),
         ("features", "ran"),
@@ -101,6 +102,7 @@ def test_flow_runs_then_skips_and_publishes(pipeline_repo, prefect_server):
     params.write_text(params.read_text().replace("epochs: 1", "epochs: 2"))
     third = pipeline(repo=str(pipeline_repo), targets=["features"])
     assert [(r.name, r.outcome) for r in third] == [
+        ("validate", "skipped"),
         ("dataset", "skipped"),
         ("train", "ran"),
         ("features", "ran"),
@@ -146,7 +148,8 @@ def test_jobs_run_independent_branches_at_once_with_identical_results(
 ):
     sequential = tmp_path / "sequential"
     shutil.copytree(pipeline_repo, sequential)
-    targets = ["train_detector", "lan_train"]  # dataset -> {train -> lan_train, train_detector}
+    # validate -> dataset -> {train -> lan_train, train_detector}
+    targets = ["train_detector", "lan_train"]
     together = pipeline(repo=str(pipeline_repo), targets=targets, jobs=2)
     alone = pipeline(repo=str(sequential), targets=targets, jobs=1)
     ran = {r.name for r in together if r.outcome == "ran"}
@@ -154,6 +157,7 @@ def test_jobs_run_independent_branches_at_once_with_identical_results(
         ran
         == {r.name for r in alone if r.outcome == "ran"}
         == {
+            "validate",
             "dataset",
             "train",
             "train_detector",

@@ -129,7 +129,7 @@ def test_flow_run_states_and_artifacts_on_a_real_server(pipeline_repo, prefect_s
         monkeypatch.setenv(key, value)
     flow_run, tasks, artifacts = asyncio.run(_read_back(flow_run_id))
     assert flow_run.state.is_completed()
-    assert sorted(t.name for t in tasks) == ["dataset", "train"]
+    assert sorted(t.name for t in tasks) == ["dataset", "train", "validate"]
     assert all(t.state.is_completed() for t in tasks)
     keys = {a.key for a in artifacts if a.key}
     assert {"stage-outcomes", "train-metrics"} <= keys, keys
