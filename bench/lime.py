@@ -10,21 +10,40 @@ stage's segmentation (quickshift 2/6/0.5, ~40-50 superpixels, one label).
 
 Floor: the bare forward of the distinct perturbed images LIME has to classify (the
 identical on/off patterns are evaluated once), batched as the stage batches them.
+
+bf16 (when the default profile has run): the ``explain`` stage's LIME (its params) on
+the trained classifier with ``base.precision: bf16`` against fp32, same seeds: how often
+the best superpixel is the same, and the speed of each.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from lime.lime_image import LimeImageExplainer
 
+from advinterp.config.core import parse_section, read_params
 from advinterp.config.dataset import SyntheticConfig
+from advinterp.config.localized import ExplainConfig
 from advinterp.data.synthetic import generate
-from advinterp.explainers.lime_image import FastLimeImage, lime_classifier_fn, quickshift_segmenter
+from advinterp.explainers.image_sets import lime_settings
+from advinterp.explainers.lime_image import (
+    FastLimeImage,
+    LimeExplainer,
+    lime_classifier_fn,
+    quickshift_segmenter,
+)
+from advinterp.explainers.protocol import Example
+from advinterp.models.checkpoint import load_classifier
 from advinterp.models.classifier import build_classifier
-from bench.rows import Row
+from advinterp.store import open_store
+from bench.rows import Row, throughput_row
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAINED = (ROOT / "artifacts" / "train" / "model.pt", ROOT / "data" / "dataset.zarr")
 
 
 def _agree(fast, ref, label: int) -> bool:
@@ -37,6 +56,65 @@ def _agree(fast, ref, label: int) -> bool:
         and np.allclose(fast.weights, w_ref, rtol=1e-4, atol=1e-6)
         and list(fast.top_positive(20)) == pos
     )
+
+
+def bf16_rows(images: int = 24) -> list[Row]:
+    """The explain stage's LIME in bf16 against fp32 on the trained classifier: the best
+    superpixel's agreement (reported) and the throughput ratio; [] before a pipeline run."""
+    checkpoint, dataset = TRAINED
+    if not (checkpoint.exists() and dataset.exists()):
+        return []
+    cfg = parse_section(ExplainConfig, read_params(ROOT / "params.yaml")["explain"])
+    model = load_classifier(checkpoint, "cpu")
+    store = open_store(dataset, {"images": 4})
+    pick = np.linspace(0, store["images"].shape[0] - 1, images).astype(int)
+    x = np.asarray(store["images"].get_orthogonal_selection((pick,)), np.float32)
+    with torch.inference_mode():
+        pred = model(torch.from_numpy(x)).argmax(1).numpy()
+    cpu = torch.device("cpu")
+    best: dict[str, float] = {}
+    tops: dict[str, list[np.ndarray]] = {}
+    for precision in ("fp32", "bf16", "fp32", "bf16"):  # interleaved, best of two
+        explainer = LimeExplainer(lime_settings(cfg, precision))
+        start = time.perf_counter()
+        rows = [
+            explainer.explain_example(Example(model, x[i], int(pred[i]), cpu, 0, 2, i))
+            for i in range(len(x))
+        ]
+        best[precision] = min(best.get(precision, float("inf")), time.perf_counter() - start)
+        tops[precision] = [r["lime_top"] for r in rows]
+    same = sum(int(a[0] == b[0]) for a, b in zip(tops["fp32"], tops["bf16"], strict=True))
+    k = min(5, cfg.lime_top)
+    overlap = np.mean(
+        [len(set(a[:k]) & set(b[:k])) / k for a, b in zip(tops["fp32"], tops["bf16"], strict=True)]
+    )
+    note = (
+        f"{model.arch} of artifacts/train/model.pt, {images} dataset images, the explain "
+        f"params ({cfg.lime_segmentation}, {cfg.lime_num_samples} samples)"
+    )
+    return [
+        Row(
+            "explain (LIME) bf16",
+            "fp32, same seeds",
+            "best superpixel agreement (fraction equal)",
+            same,
+            images,
+            None,
+            higher_is_better=True,
+            note=f"{note}; {images - same} of {images} differ; top-{k} overlap {overlap:.2f}",
+        ),
+        throughput_row(
+            "explain (LIME) bf16",
+            "fp32, same seeds",
+            "throughput ratio (bf16/fp32)",
+            best["bf16"],
+            best["fp32"],
+            None,
+            work=images,
+            note=f"{note}; bf16 {images / best['bf16']:.1f} img/s, fp32 "
+            f"{images / best['fp32']:.1f} img/s (bf16 with channels_last)",
+        ),
+    ]
 
 
 def run(size: int = 64, num_samples: int = 1000, batch: int = 256, repeat: int = 3) -> list[Row]:
@@ -130,7 +208,7 @@ def run(size: int = 64, num_samples: int = 1000, batch: int = 256, repeat: int =
             ),
         )
     )
-    return rows
+    return rows + bf16_rows()
 
 
 def _timed(fn) -> float:

@@ -87,7 +87,7 @@ STAGE = Stage(
         Keys(DistancesConfig, ("fraction", "normalize")),
         Keys(A2EExplainConfig, ("attack", "num_samples", "reference_size")),
     ),
-    base=("seed", "device", "num_threads", "chunk_size"),
+    base=("seed", "device", "num_threads", "chunk_size", "precision"),
 )
 
 
@@ -130,7 +130,7 @@ def main(io: StageIO) -> None:
         igan_gan=gans[layer],
     )
     settings = ComparisonSettings(
-        lime=lime_settings(explain),
+        lime=lime_settings(explain, io.base.precision),  # as the explain stage runs it
         saliency=explain.saliency,
         batch_size=cfg.batch_size,
         top_k=grounding.top_k,

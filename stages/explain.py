@@ -43,7 +43,7 @@ STAGE = Stage(
     },
     outputs={"out": out("artifacts/explain/explanations.zarr")},
     configs=(ExplainConfig,),
-    base=("seed", "device", "num_threads", "chunk_size"),
+    base=("seed", "device", "num_threads", "chunk_size", "precision"),
     runtime=(ScaleConfig,),
 )
 
@@ -86,6 +86,7 @@ def main(io: StageIO) -> None:
                 cfg.model_dump(mode="json"),
                 io.base.seed,
                 str(io.device),
+                io.base.precision,
             )
             markers = part.markers(name)
             run_shards(outputs, job, n, io.base.chunk_size, scale=scale, markers=markers, desc=name)

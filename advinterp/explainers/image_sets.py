@@ -29,6 +29,7 @@ from advinterp.explainers.lime_image import (
 )
 from advinterp.explainers.suite import OUTPUTS, explain_images
 from advinterp.models.checkpoint import load_classifier
+from advinterp.runtime import Precision
 from advinterp.shards import Compute
 from advinterp.store import (
     create_array,
@@ -75,15 +76,18 @@ MEANING = {
 }
 
 
-def lime_settings(cfg: ExplainConfig) -> LimeSettings:
-    """LIME as the ``explain`` params configure it (quickshift or Felzenszwalb superpixels)."""
+def lime_settings(cfg: ExplainConfig, precision: Precision) -> LimeSettings:
+    """LIME as the ``explain`` params configure it (quickshift or Felzenszwalb superpixels),
+    its forwards at ``base.precision``."""
     if cfg.lime_segmentation == "quickshift":
         q = cfg.quickshift
         seg = quickshift_segmenter(q.kernel_size, q.max_dist, q.ratio)
     else:
         f = cfg.felzenszwalb
         seg = felzenszwalb_segmenter(f.scale, f.sigma, f.min_size)
-    return LimeSettings(seg, cfg.lime_num_samples, cfg.lime_batch_size, cfg.lime_top)
+    return LimeSettings(
+        seg, cfg.lime_num_samples, cfg.lime_batch_size, cfg.lime_top, precision=precision
+    )
 
 
 def ifgsm_selection(
@@ -203,19 +207,27 @@ def explanation_arrays(
 
 
 def explain_shard_setup(
-    store: str, name: str, model: str, explain: dict[str, Any], seed: int, device: str
+    store: str,
+    name: str,
+    model: str,
+    explain: dict[str, Any],
+    seed: int,
+    device: str,
+    precision: Precision,
 ) -> Compute:
     """Shard setup for :func:`advinterp.shards.run_shards`: explain ``<name>/images[slice]``.
 
     Args:
         store: the output being built, whose ``<name>/images`` are already written.
         explain: the ``explain`` params section (``ExplainConfig`` as JSON).
+        precision: ``base.precision`` of LIME's forwards (saliency and guided backprop
+            are gradients, always fp32).
     """
     cfg = ExplainConfig.model_validate(explain)
     dev = torch.device(device)
     net = load_classifier(Path(model), dev)
     images = require_array(open_store(store), f"{name}/images", store)
-    lime = lime_settings(cfg)
+    lime = lime_settings(cfg, precision)
 
     def compute(sl: slice) -> dict[str, Any]:
         out = explain_images(

@@ -40,6 +40,7 @@ from torch import nn
 
 from advinterp.explainers.protocol import Example, SeededExplainer, ShapeKind
 from advinterp.models.frozen import frozen
+from advinterp.runtime import Precision, autocast, channels_last
 
 KERNEL_WIDTH = 0.25  # lime_image.LimeImageExplainer's default
 NUM_FEATURES = 100000  # explain_instance's default: keep every superpixel
@@ -162,6 +163,9 @@ class FastLimeImage:
         random_state: int seed or ``RandomState``, as lime's ``random_state``; successive
             :meth:`explain` calls continue the same stream, as lime's do.
         batch_size: perturbed images per forward pass.
+        precision: the perturbed images' forwards (``base.precision``): ``fp32``, or
+            ``bf16`` autocast with channels_last (inference only, like the features
+            pass; probabilities are float32 either way).
     """
 
     def __init__(
@@ -173,8 +177,10 @@ class FastLimeImage:
         feature_selection: str = "auto",
         batch_size: int = 256,
         device: torch.device | str | None = None,
+        precision: Precision = "fp32",
     ):
         self.model = model
+        self.precision = precision
         self.random_state = check_random_state(random_state)
         self.feature_selection = feature_selection
         self.base = LimeBase(
@@ -274,11 +280,20 @@ class FastLimeImage:
         img = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(dev).float()
         fud = torch.from_numpy(np.ascontiguousarray(fudged.transpose(2, 0, 1))).to(dev).float()
         out = []
-        with frozen(self.model), torch.inference_mode():
+        bf16 = self.precision == "bf16"
+        # channels_last outside inference mode: its weights must stay normal tensors,
+        # which frozen() can hand back with requires_grad restored.
+        with (
+            frozen(self.model),
+            channels_last(self.model, bf16),
+            torch.inference_mode(),
+            autocast(dev, self.precision),
+        ):
             for s in range(0, len(patterns), self.batch_size):
                 keep = on[s : s + self.batch_size][:, seg].view(-1, 1, h, w)
                 x = torch.where(keep, img, fud)
-                out.append(self.model(x).softmax(1).float().cpu())
+                # softmax in float32 (a no-op cast in fp32: bitwise as before)
+                out.append(self.model(x).float().softmax(1).cpu())
         return torch.cat(out).numpy()
 
 
@@ -290,6 +305,7 @@ class LimeSettings:
     num_samples: int = 1000
     batch_size: int = 256
     top: int = 20
+    precision: Precision = "fp32"  # of the perturbed images' forwards (base.precision)
 
 
 def lime_seed(seed: int, image_set: int, i: int) -> int:
@@ -339,6 +355,7 @@ class LimeExplainer(SeededExplainer):
             random_state=seed,
             batch_size=self.settings.batch_size,
             device=example.device,
+            precision=self.settings.precision,
         )
         hwc = np.ascontiguousarray(example.image.transpose(1, 2, 0))
         exp = explainer.explain(

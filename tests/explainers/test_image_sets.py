@@ -60,11 +60,14 @@ def test_lime_settings_follow_the_segmentation_choice():
     q = lime_settings(
         ExplainConfig(
             lime_segmentation="quickshift", lime_num_samples=7, lime_batch_size=3, lime_top=4
-        )
+        ),
+        "bf16",
     )
-    assert (q.num_samples, q.batch_size, q.top) == (7, 3, 4)
+    assert (q.num_samples, q.batch_size, q.top, q.precision) == (7, 3, 4, "bf16")
     assert q.segmentation_fn.algo_type == "quickshift"
-    f = lime_settings(ExplainConfig())  # the default (lime_study: quickshift fails on the noise)
+    f = lime_settings(
+        ExplainConfig(), "fp32"
+    )  # the default (lime_study: quickshift fails on the noise)
     assert f.segmentation_fn.algo_type == "felzenszwalb"
     assert f.segmentation_fn.target_params["min_size"] == 10
 
@@ -145,13 +148,19 @@ def test_shard_setup_computes_what_explain_images_gives(tmp_path):
     write_set(root, "ifgsm", {"images": images}, 4)
     cfg = ExplainConfig(lime_num_samples=10, lime_top=3, batch_size=2)
     compute = explain_shard_setup(
-        str(tmp_path / "out.zarr"), "ifgsm", str(tmp_path / "m.pt"), cfg.model_dump(), 4, "cpu"
+        str(tmp_path / "out.zarr"),
+        "ifgsm",
+        str(tmp_path / "m.pt"),
+        cfg.model_dump(),
+        4,
+        "cpu",
+        "fp32",
     )
     got = compute(slice(1, 3))
     want = explain_images(
         model,
         images[1:3],
-        lime=lime_settings(cfg),
+        lime=lime_settings(cfg, "fp32"),
         batch_size=2,
         device=torch.device("cpu"),
         seed=4,

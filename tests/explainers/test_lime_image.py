@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from lime.lime_image import LimeImageExplainer
 from torch import nn
 
@@ -127,3 +128,37 @@ def test_fudged_image_is_bit_identical_to_lime_loop(image):
 def test_rejects_channel_first_images(image):
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
         FastLimeImage(warmed_tiny_resnet()).explain(image.transpose(2, 0, 1), 0, num_samples=10)
+
+
+def _bf16_classifier_fn(model: nn.Module):
+    """lime's ``classifier_fn`` with the model's forwards under bf16 autocast."""
+
+    def classify(images: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).float()
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return model(x).float().softmax(1).numpy()
+
+    return classify
+
+
+def test_bf16_classifies_the_perturbed_images_in_bf16_and_restores_the_model(image):
+    model = warmed_tiny_resnet()
+    seg = felzenszwalb_segmenter(scale=20, sigma=0.5, min_size=5)
+    kw = dict(num_samples=80, segmentation_fn=seg)
+    fp32 = FastLimeImage(model, random_state=5).explain(image, 2, **kw)
+    bf16 = FastLimeImage(model, random_state=5, precision="bf16").explain(image, 2, **kw)
+    # Same draws (segmentation, on/off patterns); only the forwards differ.
+    np.testing.assert_array_equal(bf16.segments, fp32.segments)
+    np.testing.assert_array_equal(bf16.data, fp32.data)
+    assert np.abs(bf16.probs - fp32.probs).max() > 1e-4  # not the fp32 forwards
+    # ...but the lime package's with a bf16 classifier (up to bf16's batch-size noise).
+    ref = LimeImageExplainer(random_state=5).explain_instance(
+        image, _bf16_classifier_fn(model), labels=(2,), top_labels=None, batch_size=100, **kw
+    )
+    np.testing.assert_array_equal(bf16.segments, ref.segments)
+    ref_probs = _bf16_classifier_fn(model)(np.stack([image] * 1))[:, 2]
+    assert abs(bf16.probs[0] - ref_probs[0]) < 1e-2  # pattern 0: every superpixel on
+    assert abs(bf16.intercept - ref.intercept[2]) < 2e-2
+    # The model is as it was: NCHW weights, eval mode.
+    assert all(p.is_contiguous() for p in model.parameters())
+    assert not model.training
