@@ -255,6 +255,16 @@ def _inner_chunk(chunk_size: int) -> int:
     return max(d for d in range(1, min(chunk_size, _INNER_CHUNK_MAX) + 1) if chunk_size % d == 0)
 
 
+# Chunk (shard) files named ``c.0.0.0`` beside the array's zarr.json instead of nested
+# ``c/0/0/0`` directories: DVC walks every directory of every zarr output and dependency
+# for each stage it checks, and ignore-matches each one. Measured on the committed
+# workspace: 4537 directories -> 1134 for the same 4265 files; a no-op `dvc repro` of the
+# whole DAG 4.84 s -> 3.51 s and `dvc status` 4.00 s -> 2.57 s (medians of 5 and 3).
+# zarr reads the separator from each array's metadata, so stores written before this
+# still read.
+CHUNK_KEYS: dict[str, Any] = {"name": "default", "separator": "."}
+
+
 def create_array(
     group: zarr.Group,
     name: str,
@@ -306,6 +316,7 @@ def create_array(
         compressors=BloscCodec(cname="zstd", clevel=3, shuffle="shuffle"),
         dimension_names=dims,
         fill_value=0,
+        chunk_key_encoding=CHUNK_KEYS,
     )
     arr.attrs.update({"dims": list(dims), **(attrs or {})})
     return arr
@@ -456,11 +467,10 @@ def check_chunks(group: zarr.Group, where: Path | str | None = None) -> None:
         if not isinstance(node, zarr.Array):
             continue
         inner = _chunk_layout(node)
-        chunk_dir = root / node.path / "c"
-        if inner is None or not chunk_dir.is_dir():
+        if inner is None:
             continue
         raw = int(np.prod(node.chunks)) * node.dtype.itemsize
-        for file in sorted(p for p in chunk_dir.rglob("*") if p.is_file()):
+        for file in chunk_files(root / node.path):
             problem = _chunk_file_problem(file, inner, raw)
             if problem is not None:
                 rel = file.relative_to(root).as_posix()
@@ -468,6 +478,20 @@ def check_chunks(group: zarr.Group, where: Path | str | None = None) -> None:
                     f"{where}/{rel}: damaged chunk of '{name}' ({problem}); restore the "
                     "artifact (dvc checkout, or rerun the stage that writes it)"
                 )
+
+
+def chunk_files(array_dir: Path) -> list[Path]:
+    """Every chunk (or shard) file of the zarr array stored in ``array_dir``: ``c.0.1``
+    beside its zarr.json (flat keys, :data:`CHUNK_KEYS`) or ``c/0/1`` below it (zarr's
+    default, stores written before). Sorted; [] when none was written."""
+    nested = array_dir / "c"
+    if nested.is_dir():
+        return sorted(p for p in nested.rglob("*") if p.is_file())
+    if not array_dir.is_dir():
+        return []
+    return sorted(
+        p for p in array_dir.iterdir() if p.is_file() and (p.name == "c" or p.name.startswith("c."))
+    )
 
 
 def _where(group: zarr.Group) -> str:
@@ -962,6 +986,7 @@ def _create_encoded(
         compressors=BloscCodec(**_WORDS_CODEC),
         dimension_names=(dims[0], "plane", *dims[1:]),
         fill_value=0,
+        chunk_key_encoding=CHUNK_KEYS,
     )
     arr.attrs.update(meta)
     return arr

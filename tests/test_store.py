@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import zarr
+from zarr.codecs import BloscCodec
 
 from advinterp.errors import StoreError
 from advinterp.store import (
     atomic_output,
+    chunk_files,
     create_array,
     create_group,
     fill_shards,
@@ -72,6 +74,26 @@ def test_arrays_are_sharded_by_chunk_size_with_attrs(tmp_path):
         if p.is_file() and p.name != "zarr.json"
     ]
     assert len(shard_files) == 3
+    # ...named c.<i>.0.0.0 beside zarr.json: no directory per chunk-key level (DVC walks
+    # every directory of every output it checks).
+    assert sorted(f.name for f in shard_files) == [f"c.{i}.0.0.0" for i in range(3)]
+    assert not [d for d in (tmp_path / "s.zarr").rglob("*") if d.is_dir() and d.name == "c"]
+
+
+def test_stores_with_nested_chunk_keys_still_read(tmp_path):
+    """A store written before chunk keys were flat (zarr's default ``c/0/0``)."""
+    data = np.arange(24, dtype=np.float32).reshape(6, 4)
+    old = create_group(tmp_path / "old.zarr")
+    blosc = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")  # a layout check_chunks reads
+    old.create_array("x", shape=data.shape, dtype="float32", chunks=(2, 4), compressors=blosc)
+    old["x"][...] = data
+    nested = tmp_path / "old.zarr" / "x" / "c"
+    assert chunk_files(tmp_path / "old.zarr" / "x") == [nested / str(i) / "0" for i in range(3)]
+    np.testing.assert_array_equal(read_array(open_store(tmp_path / "old.zarr"), "x"), data)
+    # ...and the damaged-chunk check still finds their files
+    (nested / "1" / "0").write_bytes((nested / "1" / "0").read_bytes()[:-3])
+    with pytest.raises(StoreError, match=r"x/c/1/0: damaged chunk"):
+        open_store(tmp_path / "old.zarr")
 
 
 def test_fill_shards_writes_each_shard_once(tmp_path):

@@ -36,7 +36,7 @@ from tests.stages.stage_world import declared
 
 DVC = [sys.executable, "-m", "dvc"]
 DATASET = declared("dataset").outputs["out"].path
-CHUNK = "images/c/1/0/0/0"  # the second shard of the dataset's images
+CHUNK = "images/c.1.0.0.0"  # the second shard of the dataset's images
 
 
 def verify(capsys, repo: Path, *args: str) -> tuple[int, list[str]]:
@@ -87,9 +87,9 @@ def test_truncated_chunks_are_refused_before_anything_reads_them(tmp_path):
         for what, keep in cuts.items():
             bad = tmp_path / f"{name}-{what.replace(' ', '-')}.zarr"
             shutil.copytree(good, bad)
-            chunk = bad / name / "c" / "1" / "0" / "0" / "0"
+            chunk = bad / name / "c.1.0.0.0"
             truncate(chunk, keep(chunk.stat().st_size))
-            with pytest.raises(StoreError, match=f"{bad}/{name}/c/1/0/0/0: damaged chunk"):
+            with pytest.raises(StoreError, match=f"{bad}/{name}/c.1.0.0.0: damaged chunk"):
                 open_store(bad)
 
     # Why the check: zarr alone reads an emptied shard as zeros, silently.
