@@ -101,12 +101,19 @@ def test_training_lowers_every_loss_term(trained):
         assert last[term] < first[term], term
 
 
-@pytest.mark.slow
-def test_finds_parts_on_held_out_images(trained, embedded):
+@pytest.fixture(scope="module")
+def held_out(trained, embedded):
+    """The test split's rows and the trained detector's fp32 detections of them."""
     model, _, _ = trained
     index, images = embedded
     test = np.flatnonzero(index.split == 2)
-    det = detect(model, images[test], batch_size=32)
+    return test, detect(model, images[test], batch_size=32)
+
+
+@pytest.mark.slow
+def test_finds_parts_on_held_out_images(held_out, embedded):
+    test, det = held_out
+    index, _ = embedded
     gt = index.boxes.subset(test)
     scores = evaluate_detections(det, gt.offsets, gt.xyxy, gt.part, gt.attributes, 5)
     # parts: head, bill, wing, belly, tail. 180 training images for 180 steps find the
@@ -146,11 +153,10 @@ def _top_part(det) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_bf16_detections_agree_with_fp32(trained, embedded):
+def test_bf16_detections_agree_with_fp32(trained, embedded, held_out):
     model, _, _ = trained
-    index, images = embedded
-    test = np.flatnonzero(index.split == 2)
-    fp32 = detect(model, images[test], batch_size=32)
+    _, images = embedded
+    test, fp32 = held_out
     bf16 = detect(model, images[test], batch_size=32, precision="bf16")
     assert bf16.xyxy.dtype == bf16.score.dtype == bf16.attribute_scores.dtype == np.float32
     agreement = (_top_part(fp32) == _top_part(bf16)).mean()
