@@ -134,9 +134,9 @@ def test_any_bit_pattern_round_trips(spec):
 def test_a_large_array_decodes_in_parallel_parts_bitwise(monkeypatch):
     import advinterp.store as store
 
-    # 3 threads, blocks of 1000 elements: 3 parts of ~45 blocks, the last ones partial.
+    # 3 threads, parts of at least 1000 elements: 3 parts of unequal lengths.
     monkeypatch.setattr(store, "_DECODE_THREADS", 3)
-    monkeypatch.setattr(store, "_BLOCK", 1000)
+    monkeypatch.setattr(store, "_PART_MIN", 1000)
     x, adv = _ifgsm_like(700)
     adv[5::97, 1, 2, 3] = np.nan  # escapes in every part
     words, planes = encode(adv, x, LEVELS)

@@ -93,8 +93,9 @@ class BaseConfig(Section):
     )
     precision: Literal["fp32", "bf16"] = Field(
         "fp32",
-        description="inference-only passes (features, adv_features, detect): bf16 = bfloat16 "
-        "autocast (faster, top-1 agreement with fp32 measured in bench/); fp32 = bitwise as before",
+        description="inference-only passes (features, adv_features, detect, and LIME's "
+        "forwards in explain and compare): bf16 = bfloat16 autocast (faster, agreement with "
+        "fp32 measured in bench/); fp32 = bitwise as before",
     )
 
 
