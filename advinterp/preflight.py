@@ -144,6 +144,13 @@ def _grid_problems(cfg: Mapping[str, Any]) -> list[str]:
                 problems.append(f"{param}: {eps} is not in attack.eps {grid}")
     if "adv_train" in cfg:
         trained = [model_key(e) for e in cfg["adv_train"].eps]
+        # DVC names each adv_train run's files by Python's str of its eps; readers find a
+        # model by its key, so the two must agree.
+        problems += [
+            f"adv_train.eps: {e} has more digits than a model's name keeps (at most 6)"
+            for e in cfg["adv_train"].eps
+            if f"at_{float(e)}" != model_key(e)
+        ]
         for section in ("detect", "distances"):
             choice = cfg[section].at_model if section in cfg else "auto"
             if choice != "auto" and choice not in trained:

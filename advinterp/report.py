@@ -444,6 +444,38 @@ def _entry_paths(entries: list[Any] | None, item: Any = None) -> list[Path | Non
     return out
 
 
+def _foreach(whole: Mapping[str, Any], root: Path) -> tuple[list[Any], bool]:
+    """A dvc.yaml stage's foreach items, and whether they are units rather than seeds.
+
+    A seeded stage lists its seeds; a unit stage (``foreach: ${<section>.<key>}``, one
+    run per value of a params list) has its items read off the files its runs wrote
+    (its first output whose file name holds ``${item}``): the report shows what was
+    computed, as it reads the directories it depends on. [None] for a single run.
+    """
+    each = whole.get("foreach")
+    if each is None:
+        return [None], False
+    if not isinstance(each, str):
+        return list(each), False
+    spec = whole.get("do", whole)
+    for key in ("metrics", "outs", "plots"):
+        for name in (str(next(iter(e)) if isinstance(e, dict) else e) for e in spec.get(key) or []):
+            head, sep, tail = name.partition("${item}")
+            if not sep or "/" in tail:
+                continue
+            found = [p.relative_to(root).as_posix() for p in root.glob(head + "*" + tail)]
+            items = [f[len(head) : len(f) - len(tail)] for f in found]
+            return sorted(items, key=_natural), True
+    return [], True
+
+
+def _natural(item: str) -> tuple[float, str]:
+    try:
+        return float(item), item
+    except ValueError:
+        return float("inf"), item
+
+
 def _paths(entries: list[Any] | None, item: Any = None) -> list[Path]:
     return [p for p in _entry_paths(entries, item) if p is not None]
 
@@ -459,7 +491,8 @@ def curve_specs(spec_all: Mapping[str, Any]) -> dict[tuple[str, int], list[Curve
     (stage, index in its ``plots`` list) of the output each draws."""
     outputs = []
     for name, whole in (spec_all.get("stages") or {}).items():
-        items = whole.get("foreach") or [None]
+        each = whole.get("foreach")
+        items = each if isinstance(each, list) else [None]  # a unit stage draws no curves
         spec = whole.get("do", whole)
         for i, p in enumerate(_entry_paths(spec.get("plots"), items[0])):
             if p is not None:
@@ -578,8 +611,10 @@ def read_sections(
     declared = curve_specs(spec_all) if curves is None else curves
     sections = []
     for name, whole in spec_all.get("stages", {}).items():
-        # A seeded stage (DVC foreach over seeds): every seed's metrics, the first's figures.
-        items = whole.get("foreach") or [None]
+        # A seeded stage (DVC foreach over seeds): every seed's metrics, the first's
+        # figures. A unit stage (one run per value of a params list): every run's metrics
+        # merged (each names its own model) and every run's curves.
+        items, units = _foreach(whole, root)
         spec = whole.get("do", whole)
         meta = spec.get("meta") or {}
         if meta.get("gathers"):
@@ -589,20 +624,22 @@ def read_sections(
             desc=str(spec.get("desc", "")),
             method=str(meta.get("method", "other")),
             method_title=str(meta.get("method_title", "Other stages")),
-            seeds=[i for i in items if i is not None],
+            seeds=[] if units else [i for i in items if i is not None],
         )
         for item in items:
             for path in _paths(spec.get("metrics"), item):
                 if (root / path).is_file():
                     data = read_json(root / path)
                     data = data if isinstance(data, dict) else {str(path): data}
-                    section.metrics.update(data if item is None else {f"{SEED_KEY}{item}": data})
-        plots = _entry_paths(spec.get("plots"), items[0])
+                    seeded = item is not None and not units
+                    section.metrics.update({f"{SEED_KEY}{item}": data} if seeded else data)
+        shown = items if units else items[:1]
+        plots = [p for item in shown for p in _entry_paths(spec.get("plots"), item)]
         for i, plot_path in enumerate(plots):
             if plot_path is None:
                 continue
             full = root / plot_path
-            for cs in declared.get((name, i), []):
+            for cs in [] if units else declared.get((name, i), []):
                 curve, read = _read_curve(root, plot_path, cs)
                 if curve.series:
                     section.curves.append(curve)
@@ -617,7 +654,7 @@ def read_sections(
                 else:
                     section.tables[plot_path.as_posix()] = frame
         for path in [p for p in plots if p is not None] + [
-            p for p in _paths(spec.get("outs"), items[0]) if p.suffix == ".png"
+            p for item in shown for p in _paths(spec.get("outs"), item) if p.suffix == ".png"
         ]:
             full = root / path
             if full.is_file() and full.suffix == ".png":

@@ -108,8 +108,9 @@ class Edit:
 
     ``changes`` is the minimum: each run whose outputs the edit can change, as its DVC
     address without ``@item`` (``explain`` is every seed; ``profiles/digits/dvc.yaml:
-    lan_train`` the digits profile's), with the file names of those outputs or None for
-    all of them. ``why`` says why the other runs' outputs cannot change.
+    lan_train`` the digits profile's) or with it for one run (``adv_train@0.06``, the
+    run an added eps adds), with the file names of those outputs or None for all of
+    them. ``why`` says why the other runs' outputs cannot change.
     """
 
     name: str
@@ -148,7 +149,7 @@ EDITS: tuple[Edit, ...] = (
         partial(set_param, section="adv_train", key="eps", fn=partial(_add, 0.06)),
         "adv_train.eps gains 0.06",
         {
-            "adv_train": None,  # a second robust model
+            "adv_train@0.06": None,  # the second robust model: its own run
             "attack": None,  # every model is attacked: a new model group
             "adv_features": None,
             "sje": None,  # one W per model (seed + model index: the others' W unchanged)
@@ -230,8 +231,15 @@ class Run:
 
     @property
     def key(self) -> str:
-        """The name without ``@item``: how :attr:`Edit.changes` names it."""
+        """The name without ``@item``: how :attr:`Edit.changes` names every run of it."""
         return self.name.split("@")[0]
+
+    def declared(self, changes: Mapping[str, tuple[str, ...] | None]) -> bool:
+        return self.name in changes or self.key in changes
+
+    def changes(self, changes: Mapping[str, tuple[str, ...] | None]) -> tuple[str, ...] | None:
+        """Its entry in ``changes``: under its own name, else under its stage's."""
+        return changes[self.name] if self.name in changes else changes.get(self.key)
 
 
 def _overlap(a: str, b: str) -> bool:
@@ -240,9 +248,9 @@ def _overlap(a: str, b: str) -> bool:
 
 def changed_outputs(run: Run, changes: Mapping[str, tuple[str, ...] | None]) -> set[str]:
     """The outputs of ``run`` that the edit can change."""
-    if run.key not in changes:
+    if not run.declared(changes):
         return set()
-    names = changes[run.key]
+    names = run.changes(changes)
     return (
         set(run.writes)
         if names is None
@@ -267,15 +275,15 @@ def reruns(
 
 def minimum(dag: Sequence[Run], changes: Mapping[str, tuple[str, ...] | None]) -> list[str]:
     """The runs whose outputs the edit can change (it must rerun them)."""
-    unknown = sorted(set(changes) - {run.key for run in dag})
+    unknown = sorted(set(changes) - {n for run in dag for n in (run.key, run.name)})
     if unknown:
         raise ValueError(f"declared runs {unknown} are not in the DAG")
     for run in dag:
-        names = changes.get(run.key)
+        names = run.changes(changes)
         missing = sorted(set(names or ()) - {PurePosixPath(w).name for w in run.writes})
         if missing:
             raise ValueError(f"{run.name} has no outputs named {missing}")
-    return [run.name for run in dag if run.key in changes]
+    return [run.name for run in dag if run.declared(changes)]
 
 
 def critical_path(dag: Sequence[Run], seconds: Mapping[str, float]) -> tuple[float, list[str]]:
@@ -394,14 +402,14 @@ class Measured:
     upper: list[str]  # what dvc repro runs if every rerun's outputs changed
 
 
-def measure_edit(
-    root: Path, dag: Sequence[Run], edit: Edit, before: Iterable[str] = ()
-) -> Measured:
-    """Apply ``edit`` in the clone ``root``, read ``dvc status``, undo it; ``before`` is
-    what was stale before the edit (left out)."""
+def measure_edit(root: Path, edit: Edit, before: Iterable[str] = ()) -> Measured:
+    """Apply ``edit`` in the clone ``root``, read the DAG (an edited list param may add
+    runs) and ``dvc status``, undo it; ``before`` is what was stale before the edit (left
+    out)."""
     path = root / edit.file
     path.write_text(edit.change(path.read_text()))
     try:
+        dag = load_dag(root)
         found = stale(root) - set(before)
     finally:
         subprocess.run(["git", "checkout", "--quiet", "--", edit.file], cwd=root, check=True)
@@ -454,6 +462,17 @@ def _listed(names: Sequence[str], seconds: Mapping[str, float], limit: int = 12)
     text = [f"{k}{f' ×{len(ns)}' if len(ns) > 1 else ''} {s:.0f} s" for s, k, ns in parts]
     more = f", +{len(text) - limit} more" if len(text) > limit else ""
     return ", ".join(text[:limit]) + more if text else "none"
+
+
+def added_runs(
+    results: Sequence[Measured], dag: Sequence[Run], seconds: Mapping[str, float]
+) -> dict[str, float]:
+    """Seconds of the runs an edit adds (a new value of a unit stage's list, such as
+    ``adv_train@0.06``): those of the stage's run at HEAD, which does the same work for
+    another value."""
+    at_head = {run.key: seconds[run.name] for run in dag if run.name in seconds}
+    names = {n for m in results for n in (*m.reruns, *m.minimum, *m.upper)}
+    return {n: at_head[n.split("@")[0]] for n in sorted(names - set(seconds))}
 
 
 @dataclass(frozen=True)
@@ -645,7 +664,7 @@ def run() -> list[Row]:
         results = []
         for edit in EDITS:
             start = time.perf_counter()
-            results.append(measure_edit(clone, dag, edit, before))
+            results.append(measure_edit(clone, edit, before))
             log.info("%s: %s (%.0f s)", edit.name, results[-1].reruns, time.perf_counter() - start)
         wall, cpu = {}, {}
         missing = [run.name for run in dag if run.name not in seconds]
@@ -655,6 +674,7 @@ def run() -> list[Row]:
             log.info("%s: %.0f s (%.0f CPU s)", name, wall[name], cpu[name])
         timed = Timed(wall, cpu, seconds[REFERENCE], os.getloadavg()[2])
         seconds.update(timed.seconds)
+        seconds.update(added_runs(results, dag, seconds))
     if os.environ.get(JOBS_ENV) == "1":
         with tempfile.TemporaryDirectory() as d:
             JOBS_FILE.write_text(json.dumps(measure_jobs(Path(d) / "advinterp"), indent=2) + "\n")

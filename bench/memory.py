@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ import zarr
 from advinterp.store import open_store, str_list_attr
 from bench.rows import Row
 from flows.generate import declarations, owner_of, producers, profile_names, upstream
-from stages.stage import Stage
+from stages.stage import UNIT, Stage, render_unit
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +87,11 @@ def _merge(base: dict[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_stage(stage: Stage, params: Path, paths: Mapping[str, Path], cwd: Path) -> float:
-    """Run ``python -m stages.<name> --params <params>`` with ``paths`` as its flags in
-    ``cwd``; its peak RSS in MiB.
+def run_stage(
+    stage: Stage, params: Path, paths: Mapping[str, Path], cwd: Path, extra: Sequence[str] = ()
+) -> float:
+    """Run ``python -m stages.<name> --params <params> <extra>`` with ``paths`` as its
+    flags in ``cwd``; its peak RSS in MiB.
 
     The peak is this one child's ``ru_maxrss`` (``os.wait4``), not the largest of every
     child this process has waited for (``RUSAGE_CHILDREN``).
@@ -98,7 +100,7 @@ def run_stage(stage: Stage, params: Path, paths: Mapping[str, Path], cwd: Path) 
         RuntimeError: the stage exited non-zero (with the end of its log).
     """
     argv = stage.argv({flag: str(p) for flag, p in paths.items()})
-    cmd = [sys.executable, "-m", f"stages.{stage.name}", "--params", str(params), *argv]
+    cmd = [sys.executable, "-m", f"stages.{stage.name}", "--params", str(params), *extra, *argv]
     logfile = cwd / f"{stage.name}.log"
     with logfile.open("w") as out:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -154,6 +156,16 @@ class World:
         runs = {}
         for stage in self.needed(names, shared):
             paths = {flag: self.path(stage.name, flag) for flag in stage.paths()}
+            if stage.unit is not None:  # one run per value of its list, as DVC runs it
+                start = time.perf_counter()
+                peak = 0.0
+                for value in stage.unit.values(self.params):
+                    made = render_unit(value)
+                    filled = {f: Path(str(p).replace(UNIT, made)) for f, p in paths.items()}
+                    argv = [f"--{stage.unit.key}", made]
+                    peak = max(peak, run_stage(stage, self.params, filled, self.root, argv))
+                runs[stage.name] = peak, time.perf_counter() - start
+                continue
             start = time.perf_counter()
             peak = run_stage(stage, self.params, paths, self.root)
             seconds = time.perf_counter() - start

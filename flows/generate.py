@@ -32,7 +32,7 @@ import yaml
 
 from advinterp.config.core import DEFAULT_PARAMS, ProfileConfig, load
 from advinterp.profiles import locate, seed_list
-from stages.stage import ABSENT, Output, Stage
+from stages.stage import ABSENT, UNIT, Output, Stage, collection, render_unit
 
 log = logging.getLogger("advinterp.stages")
 
@@ -100,9 +100,10 @@ def producers(stages: list[Stage]) -> dict[str, str]:
     made: dict[str, str] = {}
     for s in stages:
         for o in s.outputs.values():
-            if o.path in made:
-                raise ValueError(f"{o.path} is written by both {made[o.path]} and {s.name}")
-            made[o.path] = s.name
+            path = collection(o.path)  # a unit stage's runs share one directory per output
+            if path in made:
+                raise ValueError(f"{path} is written by both {made[path]} and {s.name}")
+            made[path] = s.name
     return made
 
 
@@ -211,6 +212,8 @@ def plot_entries(stages: list[Stage]) -> list[dict[str, Any]]:
     plots = []
     for s in stages:
         for o in s.outputs.values():
+            if o.curves and UNIT in o.path:
+                raise ValueError(f"stage {s.name}: curves of a unit output are not supported")
             for c in o.curves:
                 if isinstance(c.y, Mapping):
                     y: Any = {f"{o.path}/{f}": col for f, col in c.y.items()}
@@ -223,8 +226,28 @@ def plot_entries(stages: list[Stage]) -> list[dict[str, Any]]:
 
 
 def results_of(stage: Stage) -> list[str]:
-    """What a gathering stage (the report) reads of ``stage``: metrics, curves, figures."""
-    return [o.path for o in stage.outputs.values() if o.kind in ("metrics", "plot", "figure")]
+    """What a gathering stage (the report) reads of ``stage``: metrics, curves, figures
+    (a unit stage's: the directories its runs write them to)."""
+    kinds = ("metrics", "plot", "figure")
+    return [collection(o.path) for o in stage.outputs.values() if o.kind in kinds]
+
+
+def unit_foreach(stage: Stage, entry: dict[str, Any]) -> dict[str, Any]:
+    """A unit stage's dvc.yaml entry: ``foreach`` over its list param, each run given
+    its value (``--<key> ${item}``) and writing its outputs with ``{unit}`` filled in."""
+    assert stage.unit is not None
+    flag = f"--{stage.unit.key.replace('_', '-')} {ITEM}"
+    cmd, rest = entry["cmd"].split(" ", 3)[:3], entry["cmd"].split(" ", 3)[3:]
+    entry["cmd"] = " ".join([*cmd, flag, *rest]).replace(UNIT, ITEM)
+    for key in ("outs", "metrics", "plots"):
+        if key in entry:
+            entry[key] = [
+                e.replace(UNIT, ITEM)
+                if isinstance(e, str)
+                else {k.replace(UNIT, ITEM): v for k, v in e.items()}
+                for e in entry[key]
+            ]
+    return {"foreach": f"${{{stage.unit.param}}}", "do": entry}
 
 
 def _text(doc: dict[str, Any], header: str = HEADER) -> str:
@@ -243,7 +266,8 @@ def render(stages: list[Stage], deps: dict[str, list[str]]) -> str:
     doc: dict[str, Any] = {"plots": plot_entries(stages), "stages": {}}
     for s in stages:
         gathered = [p for o in stages if not o.gathers for p in results_of(o)] if s.gathers else []
-        doc["stages"][s.name] = stage_entry(s, deps[s.name], gathered)
+        entry = stage_entry(s, deps[s.name], gathered)
+        doc["stages"][s.name] = entry if s.unit is None else unit_foreach(s, entry)
     return _text(doc)
 
 
@@ -326,7 +350,8 @@ def made_by(profiles: list[Profile], stages: list[Stage]) -> dict[str, Made]:
     for prof in profiles:
         for s in prof.runs(stages):
             for o in s.outputs.values():
-                made[locate(o.path, prof.key)] = Made(prof, s, o.path)
+                path = collection(o.path)
+                made[locate(path, prof.key)] = Made(prof, s, path)
     return made
 
 
@@ -366,6 +391,10 @@ def profile_entry(
 ) -> dict[str, Any]:
     """One stage of ``prof``'s dvc.yaml (a ``foreach`` over seeds when it is seeded)."""
     seeded = prof.seeded(stage)
+    if seeded and stage.unit is not None:
+        raise ValueError(
+            f"{prof.params}: {stage.name} runs per {stage.unit.param}; it cannot be seeded"
+        )
     here = placed(stage, prof, ITEM if seeded else None)
     inputs, deps = {}, []
     for flag, path in stage.inputs.items():
@@ -385,6 +414,8 @@ def profile_entry(
         entry["params"] = [{prof.params: keys}] if prof.nested else keys
     if prof.nested:  # every path in the file is relative to the repository root
         entry = {"wdir": "../..", **entry}
+    if stage.unit is not None:
+        return unit_foreach(stage, entry)
     return {"foreach": list(prof.config.seeds), "do": entry} if seeded else entry
 
 
@@ -419,15 +450,22 @@ def render_profile(
     return _text(doc, header)
 
 
-def instances(profiles: list[Profile], stages: list[Stage]) -> list[tuple[str, Stage]]:
+def instances(
+    profiles: list[Profile], stages: list[Stage], root: Path = ROOT
+) -> list[tuple[str, Stage]]:
     """Every stage run DVC knows, as ``dvc repro`` in the repository root addresses it
-    (``name``, ``name@seed``, ``profiles/<p>/dvc.yaml:name@seed``), with its declaration."""
+    (``name``, ``name@seed``, ``name@<unit value>``, ``profiles/<p>/dvc.yaml:name@seed``),
+    with its declaration (a unit stage's values read from the profile's params in ``root``)."""
     found = []
     for prof in profiles:
         prefix = f"{prof.dvc_yaml}:" if prof.nested else ""
         for s in prof.runs(stages):
-            seeds = [f"@{seed}" for seed in prof.config.seeds] if prof.seeded(s) else [""]
-            found += [(f"{prefix}{s.name}{seed}", s) for seed in seeds]
+            if s.unit is not None:
+                values = s.unit.values(root / prof.params)
+                items = [f"@{render_unit(v)}" for v in values]
+            else:
+                items = [f"@{seed}" for seed in prof.config.seeds] if prof.seeded(s) else [""]
+            found += [(f"{prefix}{s.name}{item}", s) for item in items]
     return found
 
 

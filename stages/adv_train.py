@@ -1,7 +1,10 @@
-"""Stage ``adv_train``: PGD adversarial training (Gulshad et al. Eq. 2), one model per eps.
+"""Stage ``adv_train``: PGD adversarial training (Gulshad et al. Eq. 2), one run per eps.
 
-Writes ``<out>/at_<eps>.pt`` per eps (see docs/artifacts.md), per-epoch history and, as
-metrics, clean and PGD accuracy of every robust model beside the standard model's.
+DVC runs it once per value of ``adv_train.eps`` (``adv_train@<eps>``): adding an eps
+trains only the new model. Each run writes ``<models>/at_<eps>.pt`` (see
+docs/artifacts.md), its per-epoch history and, as metrics, clean and PGD accuracy of the
+robust model beside the standard model's; the stages that read the robust models read
+the ``models`` directory, picking the checkpoints ``adv_train.eps`` lists.
 """
 
 from __future__ import annotations
@@ -12,11 +15,10 @@ from advinterp.config.attributes import ATTRIBUTES, AdvTrainConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.data.batches import SplitBatches, iter_batches
 from advinterp.data.dataset import TEST, split_rows
-from advinterp.models.adversarial_training import train_robust_models
-from advinterp.models.chain_checkpoints import robust_checkpoint
+from advinterp.models.adversarial_training import train_robust_model
 from advinterp.models.checkpoint import load_classifier, save_classifier
-from advinterp.store import atomic_output, sample_chunk_size, write_csv, write_json
-from stages.stage import Stage, StageIO, metrics, out, plot, run
+from advinterp.store import sample_chunk_size, write_csv, write_json
+from stages.stage import Stage, StageIO, Unit, metrics, out, plot, run
 
 log = logging.getLogger("advinterp.stages.adv_train")
 
@@ -25,19 +27,20 @@ STAGE = Stage(
     method=ATTRIBUTES,
     desc="Gulshad et al. Sec. 3.1, Eq. 2 - fine-tune the classifier on α·clean + "
     "(1-α)·adversarial cross-entropy with x̂ recomputed per batch by multi-step PGD, one "
-    "robust model per adv_train.eps; clean and PGD accuracy beside the standard model's.",
+    "run per adv_train.eps; clean and PGD accuracy beside the standard model's.",
     inputs={"dataset": "data/dataset.zarr", "model": "artifacts/train/model.pt"},
     outputs={
-        "out": out("artifacts/adv_train/models"),
-        "metrics": metrics("artifacts/adv_train/metrics.json"),
-        "history": plot("artifacts/adv_train/history.csv"),
+        "out": out("artifacts/adv_train/models/at_{unit}.pt"),
+        "metrics": metrics("artifacts/adv_train/metrics/at_{unit}.json"),
+        "history": plot("artifacts/adv_train/history/at_{unit}.csv"),
     },
     configs=(AdvTrainConfig,),
+    unit=Unit(AdvTrainConfig, "eps"),
 )
 
 
 def main(io: StageIO) -> None:
-    cfg = io.config(AdvTrainConfig)
+    cfg, eps = io.config(AdvTrainConfig), io.unit
     data = load_dataset(io.dataset)
     images, chunk = data.images, sample_chunk_size(data.images)
     test_rows = split_rows(data.index, TEST, cfg.eval_images, io.base.seed)
@@ -45,11 +48,11 @@ def main(io: StageIO) -> None:
         (x, data.index.labels[idx])
         for idx, x in iter_batches(images, test_rows, cfg.batch_size, chunk)
     ]
-    result = train_robust_models(
+    result = train_robust_model(
         lambda: load_classifier(io.model, io.device, num_classes=data.num_classes),
         SplitBatches(images, data.index.labels, data.index.split, cfg.batch_size, chunk),
         eval_set,
-        eps=cfg.eps,
+        eps=eps,
         alpha=cfg.alpha,
         steps=cfg.steps,
         step_size=cfg.step_size,
@@ -60,19 +63,17 @@ def main(io: StageIO) -> None:
         device=io.device,
         seed=io.base.seed,
     )
-    with atomic_output(io.out) as tmp:
-        tmp.mkdir()
-        for key, model in result.models.items():
-            save_classifier(
-                robust_checkpoint(tmp, key),
-                model,
-                train_eps=result.metrics[key]["train_eps"],
-                params=cfg.model_dump(mode="json"),
-                source=str(io.model),
-                seed=io.base.seed,
-            )
+    save_classifier(
+        io.out,
+        result.model,
+        train_eps=eps,
+        # The run's params: the list of eps decides which runs exist, not this model.
+        params=cfg.model_dump(mode="json", exclude={"eps"}),
+        source=str(io.model),
+        seed=io.base.seed,
+    )
     write_csv(io.history, result.history)
-    write_json(io.metrics, {"eval_images": len(test_rows), **result.metrics})
+    write_json(io.metrics, {"eval_images": len(test_rows), result.key: result.metrics})
 
 
 if __name__ == "__main__":

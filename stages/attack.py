@@ -20,7 +20,7 @@ from advinterp.attacks.ifgsm_grid import (
     clean_array,
     clean_shard_setup,
 )
-from advinterp.config.attributes import ATTRIBUTES, AttackConfig
+from advinterp.config.attributes import ATTRIBUTES, AdvTrainConfig, AttackConfig
 from advinterp.config.core import ScaleConfig
 from advinterp.data.adversarial import CLEAN, MODES, ChainLayout
 from advinterp.data.artifact import load_dataset
@@ -28,7 +28,7 @@ from advinterp.models.chain_checkpoints import chain_models
 from advinterp.models.checkpoint import load_classifier
 from advinterp.shards import dask_session, run_shards, stage_fingerprint
 from advinterp.store import fill_shards, resumable_output, write_array, write_json
-from stages.stage import Stage, StageIO, metrics, out, run
+from stages.stage import Keys, Stage, StageIO, metrics, out, run
 
 log = logging.getLogger("advinterp.stages.attack")
 
@@ -47,7 +47,9 @@ STAGE = Stage(
         "out": out("artifacts/attack/adversarial.zarr"),
         "metrics": metrics("artifacts/attack/metrics.json"),
     },
-    configs=(AttackConfig,),
+    # adv_train.eps: which robust models of the directory to attack (it may still hold
+    # the model of an eps since removed).
+    configs=(AttackConfig, Keys(AdvTrainConfig, ("eps",))),
     base=("seed", "device", "num_threads", "chunk_size"),
     runtime=(ScaleConfig,),
 )
@@ -58,7 +60,8 @@ def main(io: StageIO) -> None:
     data = load_dataset(io.dataset)
     plan = AttackPlan.select(data.index, **cfg.model_dump(), seed=io.base.seed)
     image_size = int(data.images.shape[-1])
-    layout = ChainLayout(tuple(chain_models(io.model, io.robust)), MODES, cfg.eps)
+    robust_eps = io.config(AdvTrainConfig).eps
+    layout = ChainLayout(tuple(chain_models(io.model, io.robust, robust_eps)), MODES, cfg.eps)
     log.info(
         "IFGSM-%d on %d images, eps %s, models %s", cfg.steps, plan.n, cfg.eps, layout.model_keys
     )

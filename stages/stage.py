@@ -55,6 +55,8 @@ S = TypeVar("S", bound=Section)
 OutputKind = Literal["out", "metrics", "plot", "figure", "table"]
 BASE_KEYS = ("seed", "device", "num_threads")
 ABSENT = "-"  # the command-line value of an optional input a profile does not have
+UNIT = "{unit}"  # in a unit stage's output paths: the value of its run
+UNIT_DEST = "unit_value"  # where the parser keeps a unit stage's value
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,45 @@ class Keys:
 
 
 @dataclass(frozen=True)
+class Unit:
+    """What a stage that runs once per value of a list param runs over (DVC ``foreach``).
+
+    dvc.yaml gets ``foreach: ${<section>.<key>}``, so adding a value to the list (in
+    params.yaml or by ``dvc exp run -S``) adds one run and leaves the others cached. Each
+    run gets its value as ``--<key>`` and writes every output at its declared path with
+    ``{unit}`` filled in (DVC's rendering of the value); the directory holding an output's
+    files is what other stages read and depend on. The stage's params are its section's
+    other keys: the list itself decides which runs exist, not what one of them computes.
+    """
+
+    model: type[Section]
+    key: str
+
+    def __post_init__(self) -> None:
+        if self.key not in self.model.model_fields:
+            raise ValueError(f"{self.model.__name__} has no key '{self.key}'")
+
+    @property
+    def param(self) -> str:
+        """The list param: ``<section>.<key>``."""
+        return f"{self.model.section}.{self.key}"
+
+    def values(self, params: Path) -> list[float]:
+        """The list in ``params`` (validated by the section's model)."""
+        return [float(v) for v in getattr(load(self.model, params), self.key)]
+
+
+def render_unit(value: float) -> str:
+    """A unit value as DVC writes ``${item}`` of a float list (Python's ``str``)."""
+    return str(float(value))
+
+
+def collection(path: str) -> str:
+    """The directory that holds a unit output's files (``path`` itself for other outputs)."""
+    return path.rsplit("/", 1)[0] if UNIT in path else path
+
+
+@dataclass(frozen=True)
 class Stage:
     """Everything DVC, the CLI, the report and the tests need to know of one stage.
 
@@ -159,6 +200,8 @@ class Stage:
             line then passes ``-`` and ``io.optional(flag)`` is None.
         per_seed: input flags that read every seed of a seeded stage (one path with a
             ``seed_0,1,2`` list, :meth:`StageIO.seeds`); other inputs read the first seed.
+        unit: the list param the stage runs once per value of (:class:`Unit`); every
+            output path then has ``{unit}`` in its file name.
     """
 
     name: str
@@ -173,6 +216,7 @@ class Stage:
     gathers: bool = False
     per_seed: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
+    unit: Unit | None = None
 
     def __post_init__(self) -> None:
         flags = [*self.inputs, *self.sources, *self.outputs]
@@ -183,11 +227,40 @@ class Stage:
         unknown = set(self.base) - set(BaseConfig.model_fields)
         if unknown:
             raise ValueError(f"stage {self.name}: unknown base keys {sorted(unknown)}")
+        unit_paths = [o.path for o in self.outputs.values() if UNIT in o.path]
+        if self.unit is None and unit_paths:
+            raise ValueError(f"stage {self.name}: {unit_paths} name {UNIT} but no unit is declared")
+        if self.unit is not None:
+            if self.unit.model not in self.configs:
+                raise ValueError(
+                    f"stage {self.name}: its unit's section must be one of its configs"
+                )
+            if self.unit.key in self.paths():
+                raise ValueError(
+                    f"stage {self.name}: unit key '{self.unit.key}' is also a path flag"
+                )
+            dirs = [collection(o.path) for o in self.outputs.values()]
+            if len(unit_paths) != len(self.outputs) or any(
+                UNIT in d or UNIT not in o.path.rsplit("/", 1)[-1]
+                for d, o in zip(dirs, self.outputs.values(), strict=True)
+            ):
+                raise ValueError(f"stage {self.name}: every output's file name needs {UNIT}")
+            if len(set(dirs)) != len(dirs):
+                raise ValueError(f"stage {self.name}: each unit output needs its own directory")
 
     @property
     def params(self) -> list[str]:
-        """dvc.yaml ``params``: the declared base keys, then whole sections."""
-        sections = [c.params if isinstance(c, Keys) else [str(c.section)] for c in self.configs]
+        """dvc.yaml ``params``: the declared base keys, then whole sections (a unit
+        stage's own section as its keys other than the unit's list)."""
+        sections = []
+        for c in self.configs:
+            if isinstance(c, Keys):
+                sections.append(c.params)
+            elif self.unit is not None and c is self.unit.model:
+                keys = [k for k in c.model_fields if k != self.unit.key]
+                sections.append([f"{c.section}.{k}" for k in keys])
+            else:
+                sections.append([str(c.section)])
         return [f"base.{k}" for k in self.base] + [p for group in sections for p in group]
 
     @property
@@ -210,6 +283,14 @@ class Stage:
             default=None,
             help="replaces base.seed (a seeded stage runs once per seed of its profile)",
         )
+        if self.unit is not None:
+            p.add_argument(
+                f"--{self.unit.key.replace('_', '-')}",
+                dest=UNIT_DEST,
+                type=float,
+                required=True,
+                help=f"the one value of {self.unit.param} this run computes (fills {UNIT})",
+            )
         for flag, path in self.paths().items():
             p.add_argument(
                 f"--{flag.replace('_', '-')}",
@@ -238,7 +319,14 @@ class StageIO:
         self.stage = stage
         self.params: Path = args.params
         self._seed: int | None = getattr(args, "seed", None)
+        self._unit: float | None = getattr(args, UNIT_DEST, None)
         self._paths: dict[str, Path | None] = {f: getattr(args, f) for f in stage.paths()}
+        if self._unit is not None:  # a declared default path still holds the placeholder
+            value = render_unit(self._unit)
+            self._paths = {
+                f: None if p is None else Path(str(p).replace(UNIT, value))
+                for f, p in self._paths.items()
+            }
 
     def __getattr__(self, flag: str) -> Path:
         paths = self.__dict__.get("_paths", {})
@@ -247,6 +335,13 @@ class StageIO:
         if flag in paths:
             return paths[flag]  # type: ignore[no-any-return]
         raise AttributeError(f"stage {self.stage.name} declares no input or output '{flag}'")
+
+    @property
+    def unit(self) -> float:
+        """The value of the stage's unit list this run computes (``--<key>``)."""
+        if self._unit is None:
+            raise TypeError(f"stage {self.stage.name} declares no unit")
+        return self._unit
 
     def optional(self, flag: str) -> Path | None:
         """An ``optional`` input: its path, or None where the profile has no such input."""

@@ -14,6 +14,7 @@ import csv
 import json
 import shutil
 import sys
+from functools import reduce
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from dvc_render.base import Renderer
 
 from advinterp.profiles import locate
 from flows.generate import declarations, load_profiles, producers, profile_names, upstream
-from stages.stage import Stage
+from stages.stage import Stage, collection
 from tests.conftest import ROOT, init_repo, run
 from tests.stages.stage_world import make_world
 
@@ -58,10 +59,14 @@ def declared_plots(dvc_yaml: Path) -> tuple[dict[str, dict[str, Any]], list[str]
     for entry in doc.get("plots", []):
         key, props = next(iter(entry.items())) if isinstance(entry, dict) else (entry, None)
         top[key] = props or {}
+    params = yaml.safe_load((dvc_yaml.parent / "params.yaml").read_text())
     outputs = []
     for whole in doc["stages"].values():
         spec = whole.get("do", whole)
-        for item in whole.get("foreach") or [None]:
+        items = whole.get("foreach") or [None]
+        if isinstance(items, str):  # ${section.key}: one run per value of a params list
+            items = reduce(lambda d, k: d[k], items.strip("${}").split("."), params)
+        for item in items:
             for entry in spec.get("plots", []):
                 path = str(next(iter(entry)) if isinstance(entry, dict) else entry)
                 outputs.append(path if item is None else path.replace("${item}", str(item)))
@@ -160,7 +165,8 @@ def plots_repo(tmp_path_factory) -> Path:
                 if o.kind not in PLOTTED:
                     continue
                 for seed in seeds:
-                    src, dst = world.root / o.path, repo / locate(o.path, None, seed)
+                    path = collection(o.path)  # a unit stage's: every run's files
+                    src, dst = world.root / path, repo / locate(path, None, seed)
                     dst.parent.mkdir(parents=True, exist_ok=True)
                     (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
         shutil.copy(world.root / "params.yaml", repo / "params.yaml")

@@ -30,6 +30,7 @@ from stages.stage import (
     Output,
     Stage,
     StageIO,
+    Unit,
     figure,
     metrics,
     out,
@@ -88,16 +89,14 @@ def test_dvc_loads_the_generated_dvc_yaml_files(generated, tmp_path):
         for s in repo.index.stages:
             loaded.setdefault(s.path_in_repo, set()).add(s.name)
     declared = {s.name for s in gen.declarations()}
-    profiles = {p.dvc_yaml: p for p in gen.load_profiles()}
-    for rel, names in loaded.items():
-        prof = profiles[rel]
-        expected = {
-            f"{s.name}@{seed}" if prof.seeded(s) else s.name
-            for s in prof.runs(gen.declarations())
-            for seed in (prof.config.seeds if prof.seeded(s) else (None,))
-        }
-        assert names == expected
-        assert {n.split("@")[0] for n in names} <= declared
+    expected: dict[str, set[str]] = {}
+    for at, _ in gen.instances(gen.load_profiles(), gen.declarations()):
+        rel, _, name = at.rpartition(":")
+        expected.setdefault(rel or "dvc.yaml", set()).add(name)
+    assert loaded == expected
+    # Seeded stages once per seed, unit stages once per value of their list param.
+    assert "adv_train@0.02" in loaded["dvc.yaml"] and "sje@0" in loaded["dvc.yaml"]
+    assert {n.split("@")[0] for names in loaded.values() for n in names} <= declared
 
 
 def test_dvc_yaml_check_exits_1_on_drift_and_writes_without_check(tmp_path, monkeypatch):
@@ -672,3 +671,108 @@ def test_stage_io_seed_replaces_base_seed_and_expands_per_seed_inputs(tmp_path):
     plain = StageIO(s, s.parser().parse_args(["--params", str(params)]))
     assert plain.base.seed == 7
     assert plain.seeds("m") == {None: Path("a/m.json")}
+
+
+# -- unit stages: one run per value of a list param ----------------------------------------
+
+
+def _unit_world() -> tuple[list[Stage], list[gen.Profile]]:
+    """data -> robust (one run per adv_train.eps) -> use (reads the models' directory)."""
+    from advinterp.config.attributes import AdvTrainConfig
+
+    data = stage("data", outputs={"out": out("data/d.zarr")})
+    robust = stage(
+        "robust",
+        base=("seed",),
+        inputs={"d": "data/d.zarr"},
+        outputs={
+            "model": out("artifacts/robust/models/at_{unit}.pt"),
+            "m": metrics("artifacts/robust/metrics/at_{unit}.json"),
+        },
+        configs=(AdvTrainConfig,),
+        unit=Unit(AdvTrainConfig, "eps"),
+    )
+    use = stage(
+        "use", inputs={"models": "artifacts/robust/models"}, outputs={"o": out("artifacts/use/o")}
+    )
+    report = stage("report", SECOND, gathers=True, outputs={"r": figure("artifacts/report/r.png")})
+    stages = gen.dag_order([data, robust, use, report])
+    return stages, [_profile("params.yaml", "default", stages=None)]
+
+
+def test_a_unit_stage_runs_once_per_value_of_its_list_param():
+    stages, profiles = _unit_world()
+    code = {s.name: [f"stages/{s.name}.py"] for s in stages}
+    doc = yaml.safe_load(
+        gen.render_profile(profiles[0], stages, code, gen.made_by(profiles, stages))
+    )
+    robust = doc["stages"]["robust"]
+    assert robust["foreach"] == "${adv_train.eps}"  # DVC resolves it from params.yaml
+    body = robust["do"]
+    assert body["cmd"] == (
+        "python -m stages.robust --eps ${item} --d data/d.zarr --model "
+        "artifacts/robust/models/at_${item}.pt --m artifacts/robust/metrics/at_${item}.json"
+    )
+    assert body["outs"] == ["artifacts/robust/models/at_${item}.pt"]
+    assert body["metrics"] == [{"artifacts/robust/metrics/at_${item}.json": {"cache": False}}]
+    # Its params are its section but the list: a new value adds a run, it changes none.
+    assert "adv_train.eps" not in body["params"] and "adv_train" not in body["params"]
+    assert {"adv_train.alpha", "adv_train.epochs", "base.seed"} <= set(body["params"])
+    # Readers depend on the directory every run writes into; the report on the metrics'.
+    assert doc["stages"]["use"]["deps"] == ["stages/use.py", "artifacts/robust/models"]
+    assert "artifacts/robust/metrics" in doc["stages"]["report"]["deps"]
+
+
+def test_dvc_resolves_a_unit_stage_per_value_and_links_its_readers_to_every_run(tmp_path):
+    from dvc.repo import Repo
+
+    stages, profiles = _unit_world()
+    code = {s.name: [] for s in stages}
+    text = gen.render_profile(profiles[0], stages, code, gen.made_by(profiles, stages))
+    Repo.init(str(tmp_path), no_scm=True)
+    (tmp_path / "dvc.yaml").write_text(text)
+    (tmp_path / "params.yaml").write_text("adv_train:\n  eps: [0.02, 0.1]\n")
+    with Repo(str(tmp_path)) as repo:
+        assert {s.name for s in repo.index.stages} >= {"robust@0.02", "robust@0.1"}
+        graph = repo.index.graph
+        robust = {s for s in graph.nodes if s.name.startswith("robust@")}
+        use = next(s for s in graph.nodes if s.name == "use")
+        assert set(graph.successors(use)) == robust  # use depends on every run
+    found = [a for a, _ in gen.instances(profiles, stages, tmp_path)]
+    assert "robust@0.02" in found and "robust@0.1" in found
+
+
+def test_unit_stage_declaration_checks_and_command_line(tmp_path):
+    from advinterp.config.attributes import AdvTrainConfig
+
+    unit = Unit(AdvTrainConfig, "eps")
+    assert unit.param == "adv_train.eps"
+    with pytest.raises(ValueError, match="no key 'nope'"):
+        Unit(AdvTrainConfig, "nope")
+    with pytest.raises(ValueError, match="needs \\{unit\\}"):
+        stage("u", outputs={"o": out("a/u/o.pt")}, configs=(AdvTrainConfig,), unit=unit)
+    with pytest.raises(ValueError, match="own directory"):
+        stage(
+            "u",
+            outputs={"o": out("a/u/o_{unit}.pt"), "p": out("a/u/p_{unit}.pt")},
+            configs=(AdvTrainConfig,),
+            unit=unit,
+        )
+    with pytest.raises(ValueError, match="no unit is declared"):
+        stage("u", outputs={"o": out("a/u/o_{unit}.pt")})
+    with pytest.raises(ValueError, match="must be one of its configs"):
+        stage("u", outputs={"o": out("a/u/o_{unit}.pt")}, unit=unit)
+    declared = stage(
+        "u", outputs={"o": out("a/u/o_{unit}.pt")}, configs=(AdvTrainConfig,), unit=unit
+    )
+    with pytest.raises(SystemExit):  # the value is required
+        declared.parser().parse_args([])
+    params = tmp_path / "params.yaml"
+    params.write_text("adv_train: {eps: [0.02, 0.1]}\n")
+    args = declared.parser().parse_args(["--params", str(params), "--eps", "0.1"])
+    io = StageIO(declared, args)
+    assert io.unit == 0.1
+    assert io.o == Path("a/u/o_0.1.pt")  # the default path with the value filled in
+    assert unit.values(params) == [0.02, 0.1]
+    with pytest.raises(TypeError, match="declares no unit"):
+        _ = _io(tmp_path, TRAIN_LIKE, {"train": {}}).unit

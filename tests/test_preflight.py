@@ -57,6 +57,7 @@ def test_every_problem_is_named_in_one_error():
         ground={"top_k": 13},
         a2e_robust={"downsample": 5},
         detect={"at_model": "at_0.3"},
+        adv_train={"eps": [0.1, 0.01234567]},
     )
     with pytest.raises(ParamError) as err:
         check_params(params, FACTS, 0)
@@ -69,6 +70,8 @@ def test_every_problem_is_named_in_one_error():
         "ground.top_k: 13 is more than the dataset's 12 attributes",
         "a2e_robust.downsample: 5 does not divide dataset.image_size 32",
         "detect.at_model: 'at_0.3' is not trained",
+        # DVC would name its run's files at_0.01234567, the readers look for at_0.0123457
+        "adv_train.eps: 0.01234567 has more digits than a model's name keeps",
     ):
         assert want in text, text
 

@@ -37,6 +37,7 @@ from advinterp.report_overview import (
     problems,
     seed_paths,
 )
+from advinterp.store import write_json
 from tests.conftest import ROOT
 
 
@@ -174,6 +175,33 @@ def test_declared_curves_are_read_from_their_csvs_and_seeds_metrics_kept_apart(t
     # the CSVs behind the drawn curves are kept for the page (folded); nothing is a table
     assert set(s.data) == {"artifacts/s/seed_0/curve.csv", "artifacts/s/seed_0/history.csv"}
     assert s.tables == {}
+
+
+def test_a_unit_stage_shows_every_run_it_has_computed(tmp_path):
+    # One run per value of a params list (foreach: ${section.key}): the runs are read
+    # off the files they wrote; their metrics merge (each names its model), every run's
+    # history is drawn, and a value no run has computed yet is simply absent.
+    stage = {
+        "foreach": "${adv_train.eps}",
+        "do": {
+            "desc": "per eps",
+            "meta": {"method": "m", "method_title": "M"},
+            "outs": ["artifacts/u/models/at_${item}.pt"],
+            "metrics": [{"artifacts/u/metrics/at_${item}.json": {"cache": False}}],
+            "plots": [{"artifacts/u/history/at_${item}.csv": {"cache": False}}],
+        },
+    }
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"u": stage}}))
+    for eps, acc in (("0.1", 0.4), ("0.02", 0.6)):
+        write_json(tmp_path / f"artifacts/u/metrics/at_{eps}.json", {f"at_{eps}": {"acc": acc}})
+        history = tmp_path / f"artifacts/u/history/at_{eps}.csv"
+        history.parent.mkdir(parents=True, exist_ok=True)
+        history.write_text(f"model,epoch,acc\nat_{eps},1,{acc}\nat_{eps},2,{acc + 0.1}\n")
+    (s,) = read_sections(tmp_path / "dvc.yaml")
+    assert s.seeds == []  # runs, not seeds
+    assert s.metrics == {"at_0.02": {"acc": 0.6}, "at_0.1": {"acc": 0.4}}
+    drawn = [c.source for c in s.curves]
+    assert drawn == ["artifacts/u/history/at_0.02.csv", "artifacts/u/history/at_0.1.csv"]
 
 
 def test_a_profile_draws_the_curves_the_default_dvc_yaml_declares(tmp_path):

@@ -4,8 +4,9 @@
 cross-entropy, with x̂ recomputed for every batch by multi-step PGD against the
 current weights (Madry et al.), as the paper does when it fine-tunes its ResNet. The
 loss plugs into :func:`advinterp.models.training.fit` as its ``loss_fn``;
-:func:`train_robust_models` fine-tunes one model per training eps with it and scores
-each under PGD (:func:`robust_accuracy`) beside the standard model.
+:func:`train_robust_model` fine-tunes one model at one training eps with it (the stage
+runs once per eps) and scores it under PGD (:func:`robust_accuracy`) beside the standard
+model.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from advinterp.attacks.pgd import pgd
 from advinterp.data.adversarial import model_key
 from advinterp.data.batches import SplitBatches
 from advinterp.models.classifier import ImageClassifier
-from advinterp.models.training import SHUFFLE_BUFFER, Batches, accuracy, fit, make_optimizer
+from advinterp.models.training import SHUFFLE_BUFFER, accuracy, fit, make_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -107,26 +108,30 @@ def robust_accuracy(
 
 
 @dataclass
-class RobustModels:
-    """What :func:`train_robust_models` returns.
+class RobustModel:
+    """What :func:`train_robust_model` returns.
 
     Attributes:
-        models: model key (``at_<eps>``) -> its fine-tuned classifier, by ``eps`` order.
-        history: one record per (model, epoch): ``model``, ``train_eps`` and fit's columns.
-        metrics: model key -> clean and PGD accuracy of it and of the standard model.
+        key: the model's key, ``at_<eps>``.
+        model: the fine-tuned classifier.
+        history: one record per epoch: ``model``, ``train_eps`` and fit's columns.
+        metrics: clean and PGD accuracy of it and of the standard model (``train_eps``,
+            ``clean_accuracy``, ``adv_accuracy``, ``standard_clean_accuracy``,
+            ``standard_adv_accuracy``).
     """
 
-    models: dict[str, ImageClassifier]
+    key: str
+    model: ImageClassifier
     history: list[dict[str, Any]]
-    metrics: dict[str, dict[str, float]]
+    metrics: dict[str, float]
 
 
-def train_robust_models(
+def train_robust_model(
     load_standard: Callable[[], ImageClassifier],
     data: SplitBatches,
     eval_set: Sequence[tuple[np.ndarray, np.ndarray]],
     *,
-    eps: Sequence[float],
+    eps: float,
     alpha: float,
     steps: int,
     step_size: float | None,
@@ -136,69 +141,63 @@ def train_robust_models(
     eval_steps: int,
     device: torch.device,
     seed: int,
-) -> RobustModels:
-    """Eq. 2 fine-tuning of the standard classifier, one robust model per training eps.
+) -> RobustModel:
+    """Eq. 2 fine-tuning of the standard classifier at one training eps.
 
-    Model ``k`` (of ``eps[k]``) starts from a fresh ``load_standard()`` and trains with
-    epoch shuffles from ``default_rng([seed, k])`` and one torch generator seeded
-    ``seed + 1000 (k + 1)`` shared by the augmentation and PGD's random starts. Each
-    model and the standard one are then scored on ``eval_set``, clean and under PGD-
-    ``eval_steps`` at the model's eps (random starts seeded by ``seed``).
+    The model starts from a fresh ``load_standard()`` and trains with epoch shuffles
+    from ``default_rng([seed, 0])`` and one torch generator seeded ``seed + 1000``
+    shared by the augmentation and PGD's random starts: the seeds depend on nothing but
+    ``seed``, so a model is the same whichever other eps are trained beside it. It and
+    the standard model are then scored on ``eval_set``, clean and under PGD-
+    ``eval_steps`` at ``eps`` (random starts seeded by ``seed``).
 
     Args:
         load_standard: a fresh copy of the standard classifier on ``device`` per call
-            (called once for the reference, then once per eps).
+            (called twice: the reference, then the copy to fine-tune).
         data: train batches (train split) and the monitored split.
         eval_set: the evaluation batches, images (b, 3, H, W) in [0, 1] and labels (b,).
         optimizer: :func:`advinterp.models.training.make_optimizer` keyword arguments.
     """
+    key = model_key(eps)
     standard = load_standard()
     clean_standard = accuracy(standard, eval_set, device)
-    result = RobustModels({}, [], {})
-    for k, e in enumerate(eps):
-        key = model_key(e)
-        log.info("%s: PGD-%d adversarial training at eps %g", key, steps, e)
-        rng = np.random.default_rng([seed, k])
-        generator = torch.Generator().manual_seed(seed + 1000 * (k + 1))
-        model = load_standard()
-
-        def shuffled(epoch: int, rng: np.random.Generator = rng) -> Batches:
-            return data.shuffled(rng, SHUFFLE_BUFFER)
-
-        records = fit(
-            model,
-            shuffled,
-            lambda: data.ordered(data.monitor),
-            epochs=epochs,
-            steps_per_epoch=data.steps_per_epoch,
-            optimizer=make_optimizer(model, **optimizer),
-            device=device,
-            generator=generator,
-            augment=augment,
-            loss_fn=adversarial_loss(
-                eps=e, alpha=alpha, steps=steps, step_size=step_size, generator=generator
-            ),
-        )
-        result.history += [{"model": key, "train_eps": e, **r} for r in records]
-        scores = result.metrics[key] = {
-            "train_eps": e,
-            "clean_accuracy": accuracy(model, eval_set, device),
-            "adv_accuracy": robust_accuracy(
-                model, eval_set, eps=e, steps=eval_steps, device=device, seed=seed
-            ),
-            "standard_clean_accuracy": clean_standard,
-            "standard_adv_accuracy": robust_accuracy(
-                standard, eval_set, eps=e, steps=eval_steps, device=device, seed=seed
-            ),
-        }
-        log.info(
-            "%s: clean %.3f, PGD-%d %.3f (standard model: clean %.3f, PGD %.3f)",
-            key,
-            scores["clean_accuracy"],
-            eval_steps,
-            scores["adv_accuracy"],
-            clean_standard,
-            scores["standard_adv_accuracy"],
-        )
-        result.models[key] = model
-    return result
+    log.info("%s: PGD-%d adversarial training at eps %g", key, steps, eps)
+    rng = np.random.default_rng([seed, 0])
+    generator = torch.Generator().manual_seed(seed + 1000)
+    model = load_standard()
+    records = fit(
+        model,
+        lambda epoch: data.shuffled(rng, SHUFFLE_BUFFER),
+        lambda: data.ordered(data.monitor),
+        epochs=epochs,
+        steps_per_epoch=data.steps_per_epoch,
+        optimizer=make_optimizer(model, **optimizer),
+        device=device,
+        generator=generator,
+        augment=augment,
+        loss_fn=adversarial_loss(
+            eps=eps, alpha=alpha, steps=steps, step_size=step_size, generator=generator
+        ),
+    )
+    scores = {
+        "train_eps": eps,
+        "clean_accuracy": accuracy(model, eval_set, device),
+        "adv_accuracy": robust_accuracy(
+            model, eval_set, eps=eps, steps=eval_steps, device=device, seed=seed
+        ),
+        "standard_clean_accuracy": clean_standard,
+        "standard_adv_accuracy": robust_accuracy(
+            standard, eval_set, eps=eps, steps=eval_steps, device=device, seed=seed
+        ),
+    }
+    log.info(
+        "%s: clean %.3f, PGD-%d %.3f (standard model: clean %.3f, PGD %.3f)",
+        key,
+        scores["clean_accuracy"],
+        eval_steps,
+        scores["adv_accuracy"],
+        clean_standard,
+        scores["standard_adv_accuracy"],
+    )
+    history = [{"model": key, "train_eps": eps, **r} for r in records]
+    return RobustModel(key, model, history, scores)

@@ -1,7 +1,7 @@
 """Where the attribute chain's classifiers live (Gulshad et al. Sec. 4: f and f (AT)).
 
 The standard classifier is one checkpoint; stage ``adv_train`` writes one robust model
-per training eps into a directory, as ``<dir>/at_<eps>.pt`` (the key of
+per training eps (one run each) into a directory, as ``<dir>/at_<eps>.pt`` (the key of
 :func:`advinterp.data.adversarial.model_key`) carrying ``train_eps`` in its metadata.
 """
 
@@ -27,22 +27,32 @@ def checkpoint_of(key: str, standard: Path, robust_dir: Path) -> Path:
     return standard if key == STANDARD else robust_checkpoint(robust_dir, key)
 
 
-def chain_models(standard: Path, robust_dir: Path) -> list[ModelEntry]:
-    """The standard model, then every ``at_*.pt`` of ``robust_dir`` by increasing train eps.
+def chain_models(standard: Path, robust_dir: Path, train_eps: Sequence[float]) -> list[ModelEntry]:
+    """The standard model, then the robust model of each of ``train_eps`` (increasing).
+
+    Only the listed models: the directory may still hold a model of an eps since removed
+    from ``adv_train.eps`` (DVC leaves a removed run's file in place).
 
     Raises:
-        CheckpointError: ``robust_dir`` is missing, or a checkpoint has no ``train_eps``.
+        CheckpointError: ``robust_dir`` is missing, a listed model is not in it, or its
+            checkpoint has another (or no) ``train_eps``.
     """
     entries = [ModelEntry(model_key(None), None, str(standard))]
     if not robust_dir.is_dir():
         raise CheckpointError(f"{robust_dir}: directory of robust models not found (run adv_train)")
-    robust: list[tuple[float, ModelEntry]] = []
-    for path in sorted(robust_dir.glob("at_*.pt")):
-        eps = read_weights_file(path).get("metadata", {}).get("train_eps")
-        if eps is None:
-            raise CheckpointError(f"{path}: checkpoint has no train_eps (not made by adv_train)")
-        robust.append((float(eps), ModelEntry(model_key(float(eps)), float(eps), str(path))))
-    return entries + [m for _, m in sorted(robust, key=lambda r: r[0])]
+    for eps in sorted(float(e) for e in train_eps):
+        path = robust_checkpoint(robust_dir, model_key(eps))
+        if not path.is_file():
+            raise CheckpointError(
+                f"{path}: no robust model for adv_train eps {eps:g} (run adv_train)"
+            )
+        found = read_weights_file(path).get("metadata", {}).get("train_eps")
+        if found is None or float(found) != eps:
+            raise CheckpointError(
+                f"{path}: checkpoint has train_eps {found} (expected {eps:g}; not made by adv_train)"
+            )
+        entries.append(ModelEntry(model_key(eps), eps, str(path)))
+    return entries
 
 
 def checked_checkpoints(

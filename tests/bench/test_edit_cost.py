@@ -39,6 +39,8 @@ def test_only_the_declared_outputs_propagate():
 
 def test_minimum_checks_its_declaration():
     assert ec.minimum(DAG, {"b": ("fig.png",), "d": None}) == ["b@0", "d"]
+    assert ec.minimum(DAG, {"b@0": None}) == ["b@0"]  # one run by its own name
+    assert ec.reruns(DAG, {"b@0"}, {"b@0": ("fig.png",)}) == ["b@0", "d"]
     with pytest.raises(ValueError, match="not in the DAG"):
         ec.minimum(DAG, {"e": None})
     with pytest.raises(ValueError, match="no outputs named"):
@@ -61,9 +63,10 @@ def test_set_param_changes_one_line_of_its_section():
         ec.set_param(text, "b", "n", lambda v: v)
 
 
-def _declared_dag() -> list[ec.Run]:
-    """Runs and output names of the repository's dvc.yaml files, without DVC (the ``@item``
-    suffix dropped: a key of Edit.changes names every item)."""
+def _declared_dag(params: dict) -> list[ec.Run]:
+    """Runs and output names of the repository's dvc.yaml files, without DVC: a seeded
+    stage as one run (the ``@item`` suffix dropped: a key of Edit.changes names every
+    item), a unit stage once per value of its list in ``params`` (the default profile's)."""
     runs = []
     for path, prefix in (("dvc.yaml", ""), ("profiles/digits/dvc.yaml", ec.DIGITS)):
         for name, stage in yaml.safe_load((ROOT / path).read_text())["stages"].items():
@@ -73,7 +76,14 @@ def _declared_dag() -> list[ec.Run]:
                 for kind in ("outs", "metrics", "plots")
                 for o in body.get(kind, [])
             ]
-            runs.append(ec.Run(prefix + name, (), frozenset(), frozenset(outs)))
+            each = stage.get("foreach")
+            if not isinstance(each, str):
+                runs.append(ec.Run(prefix + name, (), frozenset(), frozenset(outs)))
+                continue
+            section, key = each.strip("${}").split(".")
+            for v in params[section][key]:
+                made = frozenset(o.replace("${item}", str(v)) for o in outs)
+                runs.append(ec.Run(f"{prefix}{name}@{v}", (), frozenset(), made))
     return runs
 
 
@@ -82,14 +92,23 @@ def test_each_edit_applies_to_this_repository(edit):
     before = (ROOT / edit.file).read_text()
     after = edit.change(before)
     assert after != before
+    params = (ROOT / "params.yaml").read_text()
     if edit.file.endswith(".yaml"):
         assert yaml.safe_load(after) != yaml.safe_load(before)
-    assert ec.minimum(_declared_dag(), edit.changes)
+        params = after if edit.file == "params.yaml" else params
+    assert ec.minimum(_declared_dag(yaml.safe_load(params)), edit.changes)
 
 
 def test_six_edits_named_in_the_issue():
     assert len(ec.EDITS) >= 6
     assert ec.EDITS[0].name == ec.ADD_EPS
+
+
+def test_a_run_an_edit_adds_takes_the_seconds_of_its_stages_run_at_head():
+    # adding a value to a unit stage's list adds the run u@2; u@1 did the same work
+    dag = [ec.Run("u@1", (), frozenset(), frozenset({"o/u_1"}))]
+    added = ec.Measured(ec.EDITS[1], ["u@2"], ["u@2", "r"], ["u@2"], ["u@2", "r"])
+    assert ec.added_runs([added], dag, {"u@1": 30.0, "r": 5.0}) == {"u@2": 30.0}
 
 
 def test_a_missing_run_is_put_at_the_reference_runs_pace():

@@ -54,7 +54,7 @@ def test_stage_order_is_the_declared_dag(pipeline_repo):
     flow runs every stage run (each seed, each profile) after the runs it reads."""
     declared = declarations()
     made = producers(declared)
-    runs = dict(instances(load_profiles(pipeline_repo), declared))
+    runs = dict(instances(load_profiles(pipeline_repo), declared, pipeline_repo))
     flow = stage_order(pipeline_repo)
     assert sorted(s.name for s in flow) == sorted(runs)
     seen: set[str] = set()

@@ -16,7 +16,7 @@ from advinterp.data.dataset import TEST, TRAIN, VAL
 from advinterp.models.adversarial_training import (
     adversarial_loss,
     robust_accuracy,
-    train_robust_models,
+    train_robust_model,
 )
 from advinterp.models.classifier import build_classifier
 from advinterp.models.training import SHUFFLE_BUFFER, accuracy, fit, make_optimizer
@@ -131,7 +131,7 @@ def _split_batches(n: int = 24) -> SplitBatches:
     return SplitBatches(x, y, split, batch_size=8, chunk_size=8)
 
 
-def test_train_robust_models_seeds_each_model_as_documented():
+def test_train_robust_model_seeds_as_documented():
     data = _split_batches()
     torch.manual_seed(0)
     standard = build_classifier("tiny_resnet", CLASSES, (0.5,) * 3, (0.25,) * 3).eval()
@@ -146,33 +146,32 @@ def test_train_robust_models_seeds_each_model_as_documented():
     cpu = torch.device("cpu")
     params = {"alpha": 0.5, "steps": 1, "step_size": None, "epochs": 1, "augment": True}
     optimizer = {"name": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0}
-    result = train_robust_models(
+    result = train_robust_model(
         load_standard,
         data,
         eval_set,
-        eps=(0.02, 0.05),
+        eps=0.05,
         **params,
         optimizer=optimizer,
         eval_steps=2,
         device=cpu,
         seed=7,
     )
-    assert len(loads) == 3  # the reference, then one fresh copy per eps
-    assert list(result.models) == ["at_0.02", "at_0.05"]
+    assert len(loads) == 2  # the reference, then the copy it fine-tunes
+    assert result.key == "at_0.05"
     assert [(h["model"], h["train_eps"], h["epoch"]) for h in result.history] == [
-        ("at_0.02", 0.02, 1),
-        ("at_0.05", 0.05, 1),
+        ("at_0.05", 0.05, 1)
     ]
-    m = result.metrics["at_0.05"]
+    m = result.metrics
     assert m["train_eps"] == 0.05
     assert m["standard_clean_accuracy"] == accuracy(standard, eval_set, cpu)
     assert m["adv_accuracy"] == robust_accuracy(
-        result.models["at_0.05"], eval_set, eps=0.05, steps=2, device=cpu, seed=7
+        result.model, eval_set, eps=0.05, steps=2, device=cpu, seed=7
     )
-    # Model k = 1 by hand: shuffles from default_rng([seed, k]), one generator seeded
-    # seed + 1000 (k + 1) for augmentation and PGD.
-    rng = np.random.default_rng([7, 1])
-    generator = torch.Generator().manual_seed(7 + 2000)
+    # By hand: shuffles from default_rng([seed, 0]), one generator seeded seed + 1000 for
+    # augmentation and PGD, whatever other eps are trained.
+    rng = np.random.default_rng([7, 0])
+    generator = torch.Generator().manual_seed(7 + 1000)
     model = copy.deepcopy(standard)
     fit(
         model,
@@ -186,5 +185,5 @@ def test_train_robust_models_seeds_each_model_as_documented():
         augment=True,
         loss_fn=adversarial_loss(eps=0.05, alpha=0.5, steps=1, generator=generator),
     )
-    trained = result.models["at_0.05"].state_dict()
+    trained = result.model.state_dict()
     assert all(torch.equal(v, trained[k]) for k, v in model.state_dict().items())

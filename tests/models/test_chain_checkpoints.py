@@ -40,27 +40,34 @@ def test_names():
     assert checkpoint_of("at_0.02", Path("m.pt"), Path("r")) == Path("r/at_0.02.pt")
 
 
-def test_chain_models_standard_first_then_by_training_eps(checkpoints):
+def test_chain_models_standard_first_then_the_listed_eps_increasing(checkpoints):
     standard, robust = checkpoints
-    assert chain_models(standard, robust) == [
+    assert chain_models(standard, robust, [0.1, 0.02]) == [
         ModelEntry("standard", None, str(standard)),
         ModelEntry("at_0.02", 0.02, str(robust / "at_0.02.pt")),
         ModelEntry("at_0.1", 0.1, str(robust / "at_0.1.pt")),
     ]
+    # A model of an eps no longer listed (its file left behind) takes no part.
+    assert [m.key for m in chain_models(standard, robust, [0.1])] == ["standard", "at_0.1"]
 
 
-def test_chain_models_refuses_a_missing_directory_or_a_checkpoint_without_eps(checkpoints):
+def test_chain_models_refuses_a_missing_directory_model_or_train_eps(checkpoints):
     standard, robust = checkpoints
     with pytest.raises(CheckpointError, match="run adv_train"):
-        chain_models(standard, robust.parent / "absent")
+        chain_models(standard, robust.parent / "absent", [0.02])
+    with pytest.raises(CheckpointError, match="at_0.3.pt: no robust model for adv_train eps 0.3"):
+        chain_models(standard, robust, [0.02, 0.3])
     _save(robust / "at_0.5.pt")
-    with pytest.raises(CheckpointError, match="at_0.5.pt: checkpoint has no train_eps"):
-        chain_models(standard, robust)
+    with pytest.raises(CheckpointError, match="at_0.5.pt: checkpoint has train_eps None"):
+        chain_models(standard, robust, [0.5])
+    _save(robust / "at_0.6.pt", train_eps=0.7)
+    with pytest.raises(CheckpointError, match="at_0.6.pt: checkpoint has train_eps 0.7"):
+        chain_models(standard, robust, [0.6])
 
 
 def test_checked_checkpoints_sizes_and_bad_keys(checkpoints):
     standard, robust = checkpoints
-    entries = chain_models(standard, robust)
+    entries = chain_models(standard, robust, [0.02, 0.1])
     found = checked_checkpoints(entries, standard, robust, torch.device("cpu"), "attack.zarr")
     assert found["standard"] == (standard, 128, 3)
     assert found["at_0.1"] == (robust / "at_0.1.pt", 128, 3)

@@ -26,7 +26,7 @@ import yaml
 
 from advinterp.profiles import locate
 from flows.generate import declarations, other_profile, producers, profile_names, upstream
-from stages.stage import ABSENT, Stage
+from stages.stage import ABSENT, UNIT, Stage, collection, render_unit
 from tests.conftest import ROOT, tiny_params
 from tests.stages.stage_runner import StageRunner
 
@@ -81,11 +81,12 @@ class World:
         return self.stages[name]
 
     def path(self, stage: str, flag: str) -> Path:
-        """``root`` / the path ``stage`` declares for ``flag`` (an input, source or output)."""
+        """``root`` / the path ``stage`` declares for ``flag`` (an input, source or output;
+        a unit stage's output: the directory its runs write their files to)."""
         paths = self.stages[stage].paths()
         if flag not in paths:
             raise KeyError(f"stage {stage} declares no flag '{flag}' (it has {sorted(paths)})")
-        return self.root / paths[flag]
+        return self.root / collection(paths[flag])
 
 
 def profile_argv(stage: Stage, profile: str, runs: set[str], made: Mapping[str, str]) -> list[str]:
@@ -134,17 +135,23 @@ def build_world(runner: StageRunner, root: Path, stages: list[Stage]) -> None:
         for rel in stage.sources.values():
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(ROOT / rel, root / rel)
-        code, _, err = runner.run(stage.name, ["--params", PARAMS], root)
-        if code != 0:
-            raise WorldBuildError(
-                f"building the tiny world: stage {stage.name} exited {code}:\n{err[-6000:]}"
-            )
-        missing = [o.path for o in stage.outputs.values() if not (root / o.path).exists()]
-        if missing:
-            raise WorldBuildError(
-                f"building the tiny world: stage {stage.name} exited 0 without writing "
-                f"{missing}:\n{err[-3000:]}"
-            )
+        # A unit stage runs once per value of its list param, as DVC's foreach runs it.
+        units = [None] if stage.unit is None else stage.unit.values(root / PARAMS)
+        for value in units:
+            unit = [] if value is None else [f"--{stage.unit.key}", render_unit(value)]  # type: ignore[union-attr]
+            code, _, err = runner.run(stage.name, ["--params", PARAMS, *unit], root)
+            if code != 0:
+                raise WorldBuildError(
+                    f"building the tiny world: stage {stage.name} exited {code}:\n{err[-6000:]}"
+                )
+            made = render_unit(value) if value is not None else ""
+            outs = [o.path.replace(UNIT, made) for o in stage.outputs.values()]
+            missing = [p for p in outs if not (root / p).exists()]
+            if missing:
+                raise WorldBuildError(
+                    f"building the tiny world: stage {stage.name} exited 0 without writing "
+                    f"{missing}:\n{err[-3000:]}"
+                )
 
 
 @contextlib.contextmanager

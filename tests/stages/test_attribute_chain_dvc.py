@@ -70,3 +70,32 @@ def test_repro_accuracy_then_eps_grid_change_reruns_only_downstream_of_attack(pi
     assert _ran(second.stdout) == expected, second.stdout
     curves = pd.read_csv(repo / first_seed("artifacts/accuracy/curves/curves_untargeted.csv"))
     assert curves["eps"].tolist() == [0.01, 0.03, 0.06, 0.12]
+
+    # One more adversarial-training eps: only its own run trains (adv_train@0.06 is
+    # current), then the attack and what reads it rerun for the new model.
+    params["adv_train"]["eps"] = [0.06, 0.1]
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    third = run([*DVC, "repro", "accuracy"], repo)
+    runs = ran_stages(third.stdout)
+    assert {r for r in runs if r.startswith("adv_train")} == {"adv_train@0.1"}, third.stdout
+    assert stage_names(runs) == expected | {"adv_train"}, third.stdout
+    attack = open_store(repo / "artifacts/attack/adversarial.zarr", {"rows": 1})
+    assert ChainLayout.from_attrs(attack.attrs, "attack").model_keys == [
+        "standard",
+        "at_0.06",
+        "at_0.1",
+    ]
+
+    # Removing it again: no model trains; the attack and the features rerun (the list
+    # changed; the removed model's file stays in the directory they depend on), the
+    # attack for the listed models only, and sje comes back from DVC's run cache as it
+    # was after the second run (accuracy reruns: DVC's run cache skips stages with
+    # outputs kept in git, as its metrics are).
+    params["adv_train"]["eps"] = [0.06]
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    fourth = run([*DVC, "repro", "accuracy"], repo)
+    assert (repo / "artifacts/adv_train/models/at_0.1.pt").is_file()
+    assert _ran(fourth.stdout) == {"validate", "attack", "adv_features", "accuracy"}, fourth.stdout
+    assert "Stage 'sje@0' is cached - skipping run" in fourth.stdout, fourth.stdout
+    attack = open_store(repo / "artifacts/attack/adversarial.zarr", {"rows": 1})
+    assert ChainLayout.from_attrs(attack.attrs, "attack").model_keys == ["standard", "at_0.06"]

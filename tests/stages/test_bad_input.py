@@ -35,6 +35,7 @@ import yaml
 import zarr
 
 from flows.generate import declarations
+from stages.stage import render_unit
 from tests.conftest import ROOT, deep_update
 from tests.stages.stage_world import World, flag_argv, section_names
 
@@ -993,7 +994,11 @@ def prepare(world: World, case: Case, tmp: Path) -> tuple[list[str], list[Path]]
     params_file.write_text(
         case.raw_params if case.raw_params is not None else yaml.safe_dump(params, sort_keys=False)
     )
-    return ["--params", str(params_file), *flag_argv(stage, paths)], made
+    unit = []
+    if stage.unit is not None:  # one run of a unit stage: the world's first value
+        value = world.params[stage.unit.model.section][stage.unit.key][0]
+        unit = [f"--{stage.unit.key}", render_unit(value)]
+    return ["--params", str(params_file), *unit, *flag_argv(stage, paths)], made
 
 
 def check_outcome(case: Case, tmp: Path, made: list[Path], code: int, stderr: str) -> str:

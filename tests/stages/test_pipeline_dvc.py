@@ -48,7 +48,7 @@ def test_real_config_runs_end_to_end_then_noop_then_a_param_stales_its_readers(t
     repo = real_config_repo(tmp_path)
     stages = declarations()
     by_name = {s.name: s for s in stages}
-    runs = instances(load_profiles(repo), stages)
+    runs = instances(load_profiles(repo), stages, repo)
     first = run([*DVC, "repro"], repo)
     # Every run of every profile, once: the findings read the digits profile's results.
     assert _ran(first.stdout) == {name for name, _ in runs}, first.stdout
