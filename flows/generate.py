@@ -469,6 +469,18 @@ def instances(
     return found
 
 
+def run_outputs(name: str, stage: Stage) -> dict[str, str]:
+    """Flag -> the path the run ``name`` (as :func:`instances` names it) writes: its
+    profile's directory, and its seed or its unit value filled in."""
+    profile = name.split("/")[1] if ":" in name else None
+    item = name.split("@")[1] if "@" in name else None
+    if stage.unit is not None:
+        return {
+            f: locate(o.path.replace(UNIT, str(item)), profile) for f, o in stage.outputs.items()
+        }
+    return {f: locate(o.path, profile, item) for f, o in stage.outputs.items()}
+
+
 def generate_all(root: Path = ROOT) -> dict[str, str]:
     """Every profile's dvc.yaml (path relative to ``root`` -> text)."""
     stages = declarations()

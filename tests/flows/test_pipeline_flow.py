@@ -25,6 +25,7 @@ from flows.generate import (
     load_profiles,
     producers,
     profile_names,
+    run_outputs,
     upstream,
 )
 from flows.pipeline import StageFailedError, pipeline, stage_slots
@@ -72,7 +73,8 @@ def test_stage_order_is_the_declared_dag(pipeline_repo):
                 u for u in info.upstream if (u.rsplit(":", 1)[0] if ":" in u else None) == here
             }
             assert {base(u) for u in same_file} == expected, info.name
-        metrics = {Path(o.path).name for o in stage.outputs.values() if o.kind == "metrics"}
+        paths = run_outputs(info.name, stage)
+        metrics = {Path(paths[f]).name for f, o in stage.outputs.items() if o.kind == "metrics"}
         assert {p.name for p in info.metrics} == metrics, info.name
     only = [s.name for s in stage_order(pipeline_repo, ["train"])]
     assert only == ["validate", "dataset", "train"]

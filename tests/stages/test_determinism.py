@@ -30,6 +30,7 @@ import torch
 import zarr
 
 from flows.generate import declarations
+from stages.stage import collection
 from tests.stages.stage_world import World, make_world
 
 
@@ -134,4 +135,5 @@ def assert_same_output(a: Path, b: Path) -> None:
 def test_stage_run_twice_gives_identical_outputs(twins, stage):
     world, other = twins
     for output in world.stage(stage).outputs.values():
-        assert_same_output(world.root / output.path, other / output.path)
+        path = collection(output.path)  # a unit stage's: the directory of every run's file
+        assert_same_output(world.root / path, other / path)

@@ -14,9 +14,8 @@ import sys
 import pytest
 import yaml
 
-from advinterp.profiles import locate
 from advinterp.store import open_store
-from flows.generate import declarations, instances, load_profiles
+from flows.generate import declarations, instances, load_profiles, run_outputs
 from tests.conftest import ROOT, run, scratch_repo
 from tests.data.layouts import make_cub_world
 
@@ -53,10 +52,7 @@ def test_real_config_runs_end_to_end_then_noop_then_a_param_stales_its_readers(t
     # Every run of every profile, once: the findings read the digits profile's results.
     assert _ran(first.stdout) == {name for name, _ in runs}, first.stdout
     for name, s in runs:
-        profile = name.split("/")[1] if ":" in name else None
-        seed = name.split("@")[1] if "@" in name else None
-        for o in s.outputs.values():
-            path = locate(o.path, profile, seed)
+        for path in run_outputs(name, s).values():
             assert (repo / path).exists(), f"{name} did not write {path}"
 
     facts = json.loads((repo / by_name["validate"].outputs["facts"].path).read_text())

@@ -171,6 +171,7 @@ def _run_attack(d: Path, name: str, scale: dict) -> subprocess.CompletedProcess:
     params = {
         "base": {"device": "cpu", "num_threads": 1, "chunk_size": CHUNK, "seed": 0},
         "attack": {"eps": [0.03, 0.06], "steps": 2, "max_images": None, "batch_size": 8},
+        "adv_train": {"eps": [0.06]},  # the robust models the attack takes
         "scale": scale,
     }
     cmd = stage_cmd(
