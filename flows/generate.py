@@ -193,7 +193,7 @@ def stage_entry(stage: Stage, deps: list[str], gathered: list[str]) -> dict[str,
     entry: dict[str, Any] = {
         "desc": stage.desc,
         "meta": meta,
-        "cmd": " ".join(["python -m stages." + stage.name, *stage.argv()]),
+        "cmd": " ".join(["python -m stages." + stage.name, *unit_argv(stage), *stage.argv()]),
         "deps": [*deps, *stage.inputs.values(), *gathered],
     }
     if stage.params:
@@ -232,13 +232,16 @@ def results_of(stage: Stage) -> list[str]:
     return [collection(o.path) for o in stage.outputs.values() if o.kind in kinds]
 
 
+def unit_argv(stage: Stage) -> list[str]:
+    """A unit stage's value on its command line (``--<key> ${item}``); none for others."""
+    return [] if stage.unit is None else [f"--{stage.unit.key.replace('_', '-')}", ITEM]
+
+
 def unit_foreach(stage: Stage, entry: dict[str, Any]) -> dict[str, Any]:
     """A unit stage's dvc.yaml entry: ``foreach`` over its list param, each run given
     its value (``--<key> ${item}``) and writing its outputs with ``{unit}`` filled in."""
     assert stage.unit is not None
-    flag = f"--{stage.unit.key.replace('_', '-')} {ITEM}"
-    cmd, rest = entry["cmd"].split(" ", 3)[:3], entry["cmd"].split(" ", 3)[3:]
-    entry["cmd"] = " ".join([*cmd, flag, *rest]).replace(UNIT, ITEM)
+    entry["cmd"] = entry["cmd"].replace(UNIT, ITEM)
     for key in ("outs", "metrics", "plots"):
         if key in entry:
             entry[key] = [
@@ -408,6 +411,7 @@ def profile_entry(
         head += ["--params", prof.params]
     if seeded:
         head += ["--seed", ITEM]
+    head += unit_argv(stage)
     entry["cmd"] = " ".join([*head, *here.argv()])
     if "params" in entry:
         keys = [k for k in entry["params"] if not (seeded and k == "base.seed")]
