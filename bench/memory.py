@@ -41,7 +41,14 @@ import zarr
 
 from advinterp.store import open_store, str_list_attr
 from bench.rows import Row
-from flows.generate import declarations, owner_of, producers, profile_names, upstream
+from flows.generate import (
+    declarations,
+    owner_of,
+    producers,
+    profile_names,
+    unit_argv,
+    upstream,
+)
 from stages.stage import UNIT, Stage, render_unit
 
 log = logging.getLogger(__name__)
@@ -162,7 +169,7 @@ class World:
                 for value in stage.unit.values(self.params):
                     made = render_unit(value)
                     filled = {f: Path(str(p).replace(UNIT, made)) for f, p in paths.items()}
-                    argv = [f"--{stage.unit.key}", made]
+                    argv = unit_argv(stage, made)
                     peak = max(peak, run_stage(stage, self.params, filled, self.root, argv))
                 runs[stage.name] = peak, time.perf_counter() - start
                 continue

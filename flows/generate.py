@@ -39,6 +39,7 @@ log = logging.getLogger("advinterp.stages")
 ROOT = Path(__file__).resolve().parents[1]
 CODE_ROOTS = ("advinterp", "stages")
 NOT_STAGES = {"stage", "__main__"}
+ITEM = "${item}"  # DVC's foreach placeholder
 # Modules that cannot change what a stage writes: exception types (messages only) and
 # progress display. Every other imported module is a dep.
 NOT_RESULTS = {"advinterp/errors.py", "advinterp/progress.py"}
@@ -232,9 +233,10 @@ def results_of(stage: Stage) -> list[str]:
     return [collection(o.path) for o in stage.outputs.values() if o.kind in kinds]
 
 
-def unit_argv(stage: Stage) -> list[str]:
-    """A unit stage's value on its command line (``--<key> ${item}``); none for others."""
-    return [] if stage.unit is None else [f"--{stage.unit.key.replace('_', '-')}", ITEM]
+def unit_argv(stage: Stage, value: str = ITEM) -> list[str]:
+    """A unit stage's value on its command line (``--<key> <value>``, DVC's ``${item}``
+    by default); none for other stages."""
+    return [] if stage.unit is None else [f"--{stage.unit.key.replace('_', '-')}", value]
 
 
 def unit_foreach(stage: Stage, entry: dict[str, Any]) -> dict[str, Any]:
@@ -277,7 +279,6 @@ def render(stages: list[Stage], deps: dict[str, list[str]]) -> str:
 # -- profiles: one dvc.yaml per params file, seeded stages once per seed -----------------
 
 PROFILES_DIR = "profiles"
-ITEM = "${item}"  # DVC's foreach placeholder
 
 
 @dataclass(frozen=True)

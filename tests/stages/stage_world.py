@@ -25,7 +25,14 @@ from typing import Any
 import yaml
 
 from advinterp.profiles import locate
-from flows.generate import declarations, other_profile, producers, profile_names, upstream
+from flows.generate import (
+    declarations,
+    other_profile,
+    producers,
+    profile_names,
+    unit_argv,
+    upstream,
+)
 from stages.stage import ABSENT, UNIT, Stage, collection, render_unit
 from tests.conftest import ROOT, tiny_params
 from tests.stages.stage_runner import StageRunner
@@ -138,7 +145,7 @@ def build_world(runner: StageRunner, root: Path, stages: list[Stage]) -> None:
         # A unit stage runs once per value of its list param, as DVC's foreach runs it.
         units = [None] if stage.unit is None else stage.unit.values(root / PARAMS)
         for value in units:
-            unit = [] if value is None else [f"--{stage.unit.key}", render_unit(value)]  # type: ignore[union-attr]
+            unit = [] if value is None else unit_argv(stage, render_unit(value))
             code, _, err = runner.run(stage.name, ["--params", PARAMS, *unit], root)
             if code != 0:
                 raise WorldBuildError(

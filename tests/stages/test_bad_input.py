@@ -34,7 +34,7 @@ import torch
 import yaml
 import zarr
 
-from flows.generate import declarations
+from flows.generate import declarations, unit_argv
 from stages.stage import render_unit
 from tests.conftest import ROOT, deep_update
 from tests.stages.stage_world import World, flag_argv, section_names
@@ -997,7 +997,7 @@ def prepare(world: World, case: Case, tmp: Path) -> tuple[list[str], list[Path]]
     unit = []
     if stage.unit is not None:  # one run of a unit stage: the world's first value
         value = world.params[stage.unit.model.section][stage.unit.key][0]
-        unit = [f"--{stage.unit.key}", render_unit(value)]
+        unit = unit_argv(stage, render_unit(value))
     return ["--params", str(params_file), *unit, *flag_argv(stage, paths)], made
 
 
