@@ -38,6 +38,7 @@ BENCHMARKS = [
     "dask_scaling",
     "memory",
     "gpu",
+    "noop",
     "edit_cost",
     "pipeline",
 ]

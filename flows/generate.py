@@ -534,7 +534,12 @@ def fill_docs(root: Path = ROOT, check: bool = False) -> list[Path]:
     from advinterp.markdown import Sources, fill
 
     sources = Sources(
-        root, {"dag": lambda: dag_mermaid(root), "edit_cost": lambda: bench_rows(root, "edit_cost")}
+        root,
+        {
+            "dag": lambda: dag_mermaid(root),
+            "edit_cost": lambda: bench_rows(root, "edit_cost"),
+            "noop": lambda: bench_rows(root, "noop"),
+        },
     )
     changed = []
     for pattern in DOCS:
