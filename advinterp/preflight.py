@@ -19,18 +19,18 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from advinterp.config.a2e import A2EExplainConfig, A2ERobustConfig
-from advinterp.config.attributes import (
-    AdvTrainConfig,
-    AttackConfig,
-    DetectConfig,
-    DistancesConfig,
-    GroundConfig,
-)
+from advinterp.config.a2e_explain import A2EExplainConfig
+from advinterp.config.a2e_robust import A2ERobustConfig
+from advinterp.config.adv_train import AdvTrainConfig
+from advinterp.config.attack import AttackConfig
 from advinterp.config.classes import ClassRef, resolve_class, resolve_classes
-from advinterp.config.comparison import CompareConfig
+from advinterp.config.compare import CompareConfig
 from advinterp.config.core import Section, parse_section
-from advinterp.config.localized import ExplainConfig, LocalizedAttackConfig
+from advinterp.config.detect import DetectConfig
+from advinterp.config.distances import DistancesConfig
+from advinterp.config.explain import ExplainConfig
+from advinterp.config.ground import GroundConfig
+from advinterp.config.localized_attack import LocalizedAttackConfig
 from advinterp.data.adversarial import model_key
 from advinterp.data.facts import DatasetFacts
 from advinterp.errors import ParamError

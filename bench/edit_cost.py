@@ -190,9 +190,9 @@ EDITS: tuple[Edit, ...] = (
     ),
     Edit(
         "edit one method's config model",
-        "advinterp/config/lan.py",
+        "advinterp/config/lan_train.py",
         append_probe,
-        "advinterp/config/lan.py, its LanTrainConfig (e.g. a field's default)",
+        "advinterp/config/lan_train.py, the LAN's LanTrainConfig (e.g. a field's default)",
         {
             "lan_train": None,
             f"{DIGITS}lan_train": None,
@@ -204,7 +204,8 @@ EDITS: tuple[Edit, ...] = (
             "findings": None,
             "report": None,
         },
-        "lan_attacks imports the same module for LanAttacksConfig, which the edit leaves as it is",
+        "the LAN, its masks and whatever reads them change; no other section's model is in "
+        "the module",
     ),
     Edit(
         "change the report",

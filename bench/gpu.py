@@ -36,8 +36,8 @@ import torch.nn.functional as F
 import torchattacks
 
 from advinterp.attacks.ifgsm import ifgsm
-from advinterp.config.attributes import TrainDetectorConfig
 from advinterp.config.core import load
+from advinterp.config.train_detector import TrainDetectorConfig
 from advinterp.detection.attribute_rcnn import DetectorSpec, build_detector, detect
 from advinterp.models.classifier import build_classifier
 from advinterp.models.features import features_and_logits

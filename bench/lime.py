@@ -27,7 +27,7 @@ from lime.lime_image import LimeImageExplainer
 
 from advinterp.config.core import parse_section, read_params
 from advinterp.config.dataset import SyntheticConfig
-from advinterp.config.localized import ExplainConfig
+from advinterp.config.explain import ExplainConfig
 from advinterp.data.synthetic import generate
 from advinterp.explainers.image_sets import lime_settings
 from advinterp.explainers.lime_image import (

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 
-from advinterp.config.a2e import A2E, A2EExplainConfig, A2ESecondConfig
+from advinterp.config.a2e import A2E
+from advinterp.config.a2e_explain import A2EExplainConfig
+from advinterp.config.a2e_second import A2ESecondConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.explainers.a2e_perturbation_figures import perturbation_figure, region_figure
 from advinterp.explainers.a2e_perturbations import MODEL_KEYS, explain_classes

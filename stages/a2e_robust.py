@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from advinterp.config.a2e import A2E, A2ERobustConfig
+from advinterp.config.a2e import A2E
+from advinterp.config.a2e_robust import A2ERobustConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.explainers.a2e_robust_figures import (
     generation_figure,

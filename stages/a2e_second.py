@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from advinterp.config.a2e import A2E, A2ESecondConfig
+from advinterp.config.a2e import A2E
+from advinterp.config.a2e_second import A2ESecondConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.models.checkpoint import load_classifier, save_classifier
 from advinterp.models.second_classifier import train_second_classifier

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 
 from advinterp.analysis.accuracy_curves import CURVE_COLUMNS, figure4_accuracy
-from advinterp.config.attributes import ATTRIBUTES, AccuracyConfig
+from advinterp.config.accuracy import AccuracyConfig
+from advinterp.config.attributes import ATTRIBUTES
 from advinterp.data.adversarial import MODES
 from advinterp.figures import save_figure
 from advinterp.store import atomic_output, open_store, write_csv, write_json

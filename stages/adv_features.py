@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 
 from advinterp.config.attributes import ATTRIBUTES
-from advinterp.config.classifier import FeaturesConfig
 from advinterp.config.core import ScaleConfig
+from advinterp.config.features import FeaturesConfig
 from advinterp.data.adversarial import CLEAN, ChainLayout
 from advinterp.data.artifact import open_dataset
 from advinterp.models.chain_checkpoints import checked_checkpoints

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from advinterp.config.attributes import ATTRIBUTES, AdvTrainConfig
+from advinterp.config.adv_train import AdvTrainConfig
+from advinterp.config.attributes import ATTRIBUTES
 from advinterp.data.artifact import load_dataset
 from advinterp.data.batches import SplitBatches, iter_batches
 from advinterp.data.dataset import TEST, split_rows

@@ -20,7 +20,9 @@ from advinterp.attacks.ifgsm_grid import (
     clean_array,
     clean_shard_setup,
 )
-from advinterp.config.attributes import ATTRIBUTES, AdvTrainConfig, AttackConfig
+from advinterp.config.adv_train import AdvTrainConfig
+from advinterp.config.attack import AttackConfig
+from advinterp.config.attributes import ATTRIBUTES
 from advinterp.config.core import ScaleConfig
 from advinterp.data.adversarial import CLEAN, MODES, ChainLayout
 from advinterp.data.artifact import load_dataset

@@ -24,10 +24,12 @@ from advinterp.comparison.figures import agreement_figure, maps_figure, scores_f
 from advinterp.comparison.maps import interpretgan_layer, read_sje
 from advinterp.comparison.study import ComparisonModels, ComparisonSettings, compare_explanations
 from advinterp.comparison.tables import comparison_markdown, comparison_metrics
-from advinterp.config.a2e import A2EExplainConfig
-from advinterp.config.attributes import DistancesConfig, GroundConfig
-from advinterp.config.comparison import COMPARISON, CompareConfig
-from advinterp.config.localized import ExplainConfig
+from advinterp.config.a2e_explain import A2EExplainConfig
+from advinterp.config.compare import CompareConfig
+from advinterp.config.comparison import COMPARISON
+from advinterp.config.distances import DistancesConfig
+from advinterp.config.explain import ExplainConfig
+from advinterp.config.ground import GroundConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.detection.attribute_rcnn import load_detector
 from advinterp.explainers.image_sets import lime_settings

@@ -22,8 +22,9 @@ import logging
 
 import zarr
 
-from advinterp.config.attributes import ATTRIBUTES, DetectConfig
+from advinterp.config.attributes import ATTRIBUTES
 from advinterp.config.core import ScaleConfig
+from advinterp.config.detect import DetectConfig
 from advinterp.data.adversarial import MODES
 from advinterp.data.artifact import load_dataset
 from advinterp.detection.artifact import write_detections

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 
 from advinterp.analysis.distance_study import distance_study
-from advinterp.config.attributes import ATTRIBUTES, DistancesConfig
+from advinterp.config.attributes import ATTRIBUTES
+from advinterp.config.distances import DistancesConfig
 from advinterp.figures import save_figure
 from advinterp.store import open_store, write_csv, write_json
 from stages.stage import Curve, Stage, StageIO, figure, metrics, out, plot, run

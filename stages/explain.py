@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 
 from advinterp.config.core import ScaleConfig
-from advinterp.config.localized import LOCALIZED, ExplainConfig
+from advinterp.config.explain import ExplainConfig
+from advinterp.config.localized import LOCALIZED
 from advinterp.data.artifact import open_dataset
 from advinterp.explainers.image_sets import (
     explain_shard_setup,

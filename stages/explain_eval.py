@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 
 from advinterp.analysis.localization_study import localization_study, read_explained_sets
-from advinterp.config.localized import LOCALIZED, ExplainEvalConfig
+from advinterp.config.explain_eval import ExplainEvalConfig
+from advinterp.config.localized import LOCALIZED
 from advinterp.figures import save_figure
 from advinterp.store import open_store, write_csv, write_json
 from stages.stage import Curve, Stage, StageIO, figure, metrics, out, plot, run

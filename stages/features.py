@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from advinterp.config.classifier import FeaturesConfig
 from advinterp.config.core import SHARED, ScaleConfig
+from advinterp.config.features import FeaturesConfig
 from advinterp.models.checkpoint import load_classifier
 from advinterp.models.features import feature_arrays, features_shard_setup
 from advinterp.runtime import precision_attrs

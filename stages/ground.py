@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from advinterp.config.attributes import ATTRIBUTES, GroundConfig
+from advinterp.config.attributes import ATTRIBUTES
+from advinterp.config.ground import GroundConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.figures import save_figure
 from advinterp.grounding.experiment import ground_attributes

@@ -12,7 +12,8 @@ import logging
 
 from advinterp.analysis.interpretgan_explanations import explain_examples, write_explanations
 from advinterp.analysis.interpretgan_figures import model_explanations_figure
-from advinterp.config.igan import IGAN, IganExplainConfig
+from advinterp.config.igan import IGAN
+from advinterp.config.igan_explain import IganExplainConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.explainers.interpretgan_training import MODELS, load_igan_models
 from advinterp.figures import save_figure

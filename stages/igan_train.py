@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from advinterp.config.igan import IGAN, IganTrainConfig
+from advinterp.config.igan import IGAN
+from advinterp.config.igan_train import IganTrainConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.errors import DatasetError
 from advinterp.explainers.interpretgan_training import (

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 
 from advinterp.attacks.lan_examples import lan_examples, write_lan_examples
-from advinterp.config.lan import LAN, LanAttacksConfig
+from advinterp.config.lan import LAN
+from advinterp.config.lan_attacks import LanAttacksConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.models.checkpoint import load_classifier, save_classifier
 from advinterp.store import sample_chunk_size, write_csv, write_json

@@ -11,7 +11,8 @@ from advinterp.analysis.mask_detection import (
     mask_detection,
     write_roc_curves,
 )
-from advinterp.config.lan import LAN, LanDetectConfig
+from advinterp.config.lan import LAN
+from advinterp.config.lan_detect import LanDetectConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.explainers.lan import load_lan
 from advinterp.figures import save_figure

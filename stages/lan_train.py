@@ -10,7 +10,8 @@ import logging
 
 import torch
 
-from advinterp.config.lan import LAN, LanTrainConfig
+from advinterp.config.lan import LAN
+from advinterp.config.lan_train import LanTrainConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.explainers.lan import lan_state
 from advinterp.explainers.lan_training import lan_training

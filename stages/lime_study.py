@@ -12,13 +12,10 @@ import logging
 import numpy as np
 
 from advinterp.analysis.lime_study import lime_study, study_positions, study_segmenters
-from advinterp.config.localized import (
-    LOCALIZED,
-    ExplainConfig,
-    ExplainEvalConfig,
-    FelzenszwalbParams,
-    LimeStudyConfig,
-)
+from advinterp.config.explain import ExplainConfig
+from advinterp.config.explain_eval import ExplainEvalConfig
+from advinterp.config.lime_study import LimeStudyConfig
+from advinterp.config.localized import LOCALIZED, FelzenszwalbParams
 from advinterp.errors import ParamError, StoreError
 from advinterp.explainers.lime_image import PACKAGE_QUICKSHIFT
 from advinterp.figures import save_figure

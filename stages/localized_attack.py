@@ -13,7 +13,8 @@ import logging
 import numpy as np
 
 from advinterp.attacks.localized_campaign import localized_campaign, write_attacks
-from advinterp.config.localized import LOCALIZED, LocalizedAttackConfig
+from advinterp.config.localized import LOCALIZED
+from advinterp.config.localized_attack import LocalizedAttackConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.data.dataset import TEST
 from advinterp.models.checkpoint import load_classifier

@@ -6,7 +6,8 @@ import logging
 
 import torch
 
-from advinterp.config.lan import LAN, MaskClassifierConfig
+from advinterp.config.lan import LAN
+from advinterp.config.mask_classifier import MaskClassifierConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.errors import StoreError
 from advinterp.models.mask_classifier import mask_classifier_state

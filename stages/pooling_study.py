@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from advinterp.analysis.evaluation_images import evaluation_images
 from advinterp.analysis.pooling_study import compare_pooling, train_twin
-from advinterp.config.igan import IGAN, IganTrainConfig, PoolingStudyConfig
+from advinterp.config.igan import IGAN
+from advinterp.config.igan_train import IganTrainConfig
+from advinterp.config.pooling_study import PoolingStudyConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.explainers.interpretgan_training import load_igan_model, model_path
 from advinterp.models.checkpoint import save_classifier

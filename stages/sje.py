@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from advinterp.config.attributes import ATTRIBUTES, SjeConfig
+from advinterp.config.attributes import ATTRIBUTES
+from advinterp.config.sje import SjeConfig
 from advinterp.data.adversarial import ChainLayout
 from advinterp.data.artifact import load_dataset
 from advinterp.embedding.sje_chain import sje_chain, write_sje_store

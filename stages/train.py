@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from advinterp.config.classifier import TrainConfig
 from advinterp.config.core import SHARED
+from advinterp.config.train import TrainConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.errors import CheckpointError
 from advinterp.models.checkpoint import load_pretrained, save_classifier

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from advinterp.config.attributes import ATTRIBUTES, TrainDetectorConfig
+from advinterp.config.attributes import ATTRIBUTES
+from advinterp.config.train_detector import TrainDetectorConfig
 from advinterp.data.artifact import load_dataset
 from advinterp.detection.attribute_rcnn import save_detector
 from advinterp.detection.experiment import train_and_score

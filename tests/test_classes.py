@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from advinterp.config.a2e import A2EExplainConfig, A2ERobustConfig
+from advinterp.config.a2e_explain import A2EExplainConfig
+from advinterp.config.a2e_robust import A2ERobustConfig
 from advinterp.config.classes import ClassDraw, class_draw, resolve_class, resolve_classes
 from advinterp.config.core import parse_section
 from advinterp.errors import ParamError

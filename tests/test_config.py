@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from advinterp.config.classifier import TrainConfig
 from advinterp.config.core import BaseConfig, all_sections, load, parse_section, read_params
 from advinterp.config.dataset import DatasetConfig
+from advinterp.config.train import TrainConfig
 from advinterp.errors import ParamError
 from tests.conftest import ROOT
 

@@ -20,8 +20,9 @@ import torch
 import yaml
 
 import flows.generate as gen
-from advinterp.config.classifier import FeaturesConfig, TrainConfig
 from advinterp.config.core import SHARED, Method, ProfileConfig, ScaleConfig
+from advinterp.config.features import FeaturesConfig
+from advinterp.config.train import TrainConfig
 from advinterp.errors import ParamError
 from flows.dvc_dag import address
 from stages.stage import (
@@ -678,7 +679,7 @@ def test_stage_io_seed_replaces_base_seed_and_expands_per_seed_inputs(tmp_path):
 
 def _unit_world() -> tuple[list[Stage], list[gen.Profile]]:
     """data -> robust (one run per adv_train.eps) -> use (reads the models' directory)."""
-    from advinterp.config.attributes import AdvTrainConfig
+    from advinterp.config.adv_train import AdvTrainConfig
 
     data = stage("data", outputs={"out": out("data/d.zarr")})
     robust = stage(
@@ -743,7 +744,7 @@ def test_dvc_resolves_a_unit_stage_per_value_and_links_its_readers_to_every_run(
 
 
 def test_unit_stage_declaration_checks_and_command_line(tmp_path):
-    from advinterp.config.attributes import AdvTrainConfig
+    from advinterp.config.adv_train import AdvTrainConfig
 
     unit = Unit(AdvTrainConfig, "eps")
     assert unit.param == "adv_train.eps"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from advinterp.config.classifier import TrainConfig
 from advinterp.config.core import all_sections, load
 from advinterp.config.dataset import DatasetConfig
+from advinterp.config.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"

@@ -35,7 +35,7 @@ from advinterp.analysis.distances import (
     figure5_panels,
     histogram_table,
 )
-from advinterp.config.attributes import DistancesConfig
+from advinterp.config.distances import DistancesConfig
 from advinterp.data.adversarial import MODES, STANDARD, ChainLayout, eps_key
 from advinterp.grounding.cases import chain_at_model
 from advinterp.grounding.chain_arrays import ChainArrays, Classifier, read_array, store_origin

@@ -22,7 +22,7 @@ import torch
 from advinterp.analysis.interpretgan_figures import INPUTS
 from advinterp.analysis.robustness import attack_batches, predictions
 from advinterp.attacks.pgd import pgd
-from advinterp.config.igan import IganExplainConfig
+from advinterp.config.igan_explain import IganExplainConfig
 from advinterp.data.artifact import DatasetArtifact
 from advinterp.data.batches import iter_batches
 from advinterp.data.dataset import TEST

@@ -30,7 +30,7 @@ from torch import nn
 
 from advinterp.analysis.detection import balanced_benign, detection_row, detection_score, roc
 from advinterp.analysis.mask_detection_figures import invariance_figure, roc_figure
-from advinterp.config.lan import LanDetectConfig
+from advinterp.config.lan_detect import LanDetectConfig
 from advinterp.data.adversarial import STANDARD, ChainLayout
 from advinterp.data.dataset import TEST, AttributeIndex
 from advinterp.explainers.lan import attention_masks

@@ -24,7 +24,8 @@ from advinterp.attacks.fgsm import fgsm
 from advinterp.attacks.ifgsm import default_step_size
 from advinterp.attacks.mifgsm import mifgsm
 from advinterp.attacks.pgd import pgd
-from advinterp.config.igan import IganTrainConfig, PoolingStudyConfig
+from advinterp.config.igan_train import IganTrainConfig
+from advinterp.config.pooling_study import PoolingStudyConfig
 from advinterp.data.dataset import AttributeIndex
 from advinterp.errors import CheckpointError
 from advinterp.models.classifier import ImageClassifier

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from advinterp.attacks.suite import Setting, craft, lan_suite, perturbation_norms
-from advinterp.config.lan import LanAttacksConfig, TransferParams
+from advinterp.config.lan_attacks import LanAttacksConfig, TransferParams
 from advinterp.data.dataset import TEST, AttributeIndex, stratified_subset
 from advinterp.models.classifier import ImageClassifier, build_classifier
 from advinterp.models.predict import predict

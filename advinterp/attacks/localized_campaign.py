@@ -30,7 +30,7 @@ from advinterp.attacks.localized import (
     segment_regions,
 )
 from advinterp.config.classes import resolve_class
-from advinterp.config.localized import LocalizedAttackConfig
+from advinterp.config.localized_attack import LocalizedAttackConfig
 from advinterp.data.batches import iter_batches
 from advinterp.errors import ParamError
 from advinterp.models.predict import predict

@@ -21,7 +21,7 @@ from advinterp.attacks.cw import carlini_wagner
 from advinterp.attacks.fgsm import fgsm
 from advinterp.attacks.jsma import jsma
 from advinterp.attacks.protocol import Attack
-from advinterp.config.lan import LanAttacksConfig
+from advinterp.config.lan_attacks import LanAttacksConfig
 
 Setting = Literal["direct", "transfer"]
 

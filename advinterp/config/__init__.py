@@ -1,5 +1,10 @@
-"""Typed configuration: one module per method, one frozen model per ``params.yaml`` section.
+"""Typed configuration: one frozen model per ``params.yaml`` section, in a module named
+for the section (``advinterp.config.lan_train`` holds ``LanTrainConfig``).
 
-Import the module you need (``advinterp.config.lan``); this package imports nothing, so a
-stage depends only on the config modules it reads. See :mod:`advinterp.config.core`.
+A stage depends on the files it imports, so a section's model lives alone: editing
+``GroundConfig`` reruns ``ground`` and what reads its section, not the attack or the
+robust models beside it in the same method. A method's module (``attributes``, ``lan``,
+``a2e``, ``igan``, ``localized``, ``comparison``) holds its :class:`~advinterp.config.core.Method`
+entry and what its stages share. This package imports nothing. See
+:mod:`advinterp.config.core`.
 """

@@ -6,9 +6,10 @@ section in a ``section`` class variable and registers itself; a stage loads only
 sections its declaration lists (``stages/stage.py``), and a section missing from the
 params file is an error, never a silent default.
 
-The section models live one module per method (``advinterp/config/<method>.py``), so
-a stage depends only on the config of its own method: editing the LAN config leaves
-the attribute chain's stages current in ``dvc status``.
+Each section model lives alone in the module named for its section
+(``advinterp/config/<section>.py``), so a stage depends only on the sections it reads
+(and those of the library code it imports): editing ``GroundConfig`` leaves the attack
+and the robust models current in ``dvc status``.
 """
 
 from __future__ import annotations

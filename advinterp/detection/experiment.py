@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from advinterp.config.attributes import DetectorModelConfig, TrainDetectorConfig
+from advinterp.config.train_detector import DetectorModelConfig, TrainDetectorConfig
 from advinterp.data.batches import iter_batches, iter_shuffled_batches
 from advinterp.data.dataset import TEST, TRAIN, AttributeIndex, split_rows
 from advinterp.detection.attribute_rcnn import (

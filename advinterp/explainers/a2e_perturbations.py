@@ -38,7 +38,7 @@ from advinterp.attacks.attack_to_explain import (
     visualise_perturbation,
     with_patch,
 )
-from advinterp.config.a2e import A2EExplainConfig
+from advinterp.config.a2e_explain import A2EExplainConfig
 from advinterp.config.classes import resolve_class, resolve_classes
 from advinterp.data.batches import SplitBatches
 from advinterp.data.dataset import TEST, TRAIN, AttributeIndex

@@ -36,7 +36,8 @@ from advinterp.attacks.attack_to_explain import (
     at_image_size,
     attack_to_explain,
 )
-from advinterp.config.a2e import A2EAttackParams, A2ERobustConfig
+from advinterp.config.a2e import A2EAttackParams
+from advinterp.config.a2e_robust import A2ERobustConfig
 from advinterp.config.classes import resolve_classes
 from advinterp.data.dataset import TEST, TRAIN, AttributeIndex
 from advinterp.data.rows import read_rows

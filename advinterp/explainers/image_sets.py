@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import zarr
 
-from advinterp.config.localized import ExplainConfig
+from advinterp.config.explain import ExplainConfig
 from advinterp.data.adversarial import STANDARD, ChainLayout
 from advinterp.errors import ParamError, StoreError
 from advinterp.explainers.lime_image import (

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from advinterp.config.igan import IganGanParams, IganTrainConfig
+from advinterp.config.igan_train import IganGanParams, IganTrainConfig
 from advinterp.data.artifact import DatasetArtifact
 from advinterp.data.batches import iter_batches, iter_shuffled_batches
 from advinterp.data.dataset import TEST, TRAIN

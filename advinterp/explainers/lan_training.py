@@ -20,7 +20,7 @@ import torch
 import zarr
 from matplotlib.figure import Figure
 
-from advinterp.config.lan import LanTrainConfig
+from advinterp.config.lan_train import LanTrainConfig
 from advinterp.data.batches import iter_batches, iter_shuffled_batches
 from advinterp.data.dataset import TEST, TRAIN, AttributeIndex
 from advinterp.explainers.lan import (

@@ -27,7 +27,7 @@ import pandas as pd
 import zarr
 from matplotlib.figure import Figure
 
-from advinterp.config.attributes import GroundConfig
+from advinterp.config.ground import GroundConfig
 from advinterp.data.adversarial import STANDARD
 from advinterp.data.dataset import AttributeIndex
 from advinterp.detection.artifact import read_detection_set

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from advinterp.config.lan import MaskClassifierConfig
+from advinterp.config.mask_classifier import MaskClassifierConfig
 from advinterp.data.dataset import AttributeIndex
 from advinterp.models.mask_classifier import MaskClassifier
 from advinterp.models.training import fit_on_split, split_metrics

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from advinterp.config.igan import IganTrainConfig, PoolingCnnParams
+from advinterp.config.igan_train import IganTrainConfig, PoolingCnnParams
 from advinterp.data.batches import iter_batches, iter_shuffled_batches
 from advinterp.data.dataset import TRAIN, VAL
 from advinterp.errors import CheckpointError

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import zarr
 
-from advinterp.config.a2e import A2ESecondConfig
+from advinterp.config.a2e_second import A2ESecondConfig
 from advinterp.models.classifier import ImageClassifier, build_classifier
 from advinterp.models.training import fit_on_split, split_metrics
 

@@ -14,7 +14,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from advinterp.analysis.distance_study import TABLE_COLUMNS, distance_study
-from advinterp.config.attributes import DistancesConfig
+from advinterp.config.distances import DistancesConfig
 from advinterp.data.adversarial import eps_key
 from advinterp.errors import ParamError, StoreError
 from advinterp.grounding.selection import l2_rows

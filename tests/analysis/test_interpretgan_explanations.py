@@ -15,7 +15,7 @@ from advinterp.analysis.interpretgan_explanations import (
     pick_examples,
     write_explanations,
 )
-from advinterp.config.igan import IganExplainConfig
+from advinterp.config.igan_explain import IganExplainConfig
 from advinterp.data.artifact import DatasetArtifact
 from advinterp.data.dataset import TEST, TRAIN
 from advinterp.errors import DatasetError

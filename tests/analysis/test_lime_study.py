@@ -16,7 +16,7 @@ from advinterp.analysis.lime_study import (
     study_positions,
     study_segmenters,
 )
-from advinterp.config.localized import LimeStudyConfig
+from advinterp.config.lime_study import LimeStudyConfig
 from advinterp.explainers.image_sets import SET_CODES
 from advinterp.explainers.lime_image import LimeSettings, quickshift_segmenter
 from advinterp.explainers.suite import explain_images

@@ -23,7 +23,7 @@ from advinterp.analysis.mask_detection import (
     write_roc_curves,
 )
 from advinterp.attacks.suite import Fgsm
-from advinterp.config.lan import LanDetectConfig
+from advinterp.config.lan_detect import LanDetectConfig
 from advinterp.data.adversarial import ChainLayout, ModelEntry
 from advinterp.explainers.lan import attention_masks, build_lan
 from advinterp.models.mask_classifier import MaskClassifier, predict_proba

@@ -15,7 +15,8 @@ from advinterp.analysis.pooling_study import (
 from advinterp.analysis.robustness import robust_accuracies
 from advinterp.attacks.fgsm import fgsm
 from advinterp.attacks.pgd import pgd
-from advinterp.config.igan import IganTrainConfig, PoolingStudyConfig
+from advinterp.config.igan_train import IganTrainConfig
+from advinterp.config.pooling_study import PoolingStudyConfig
 from advinterp.data.dataset import TEST, TRAIN, VAL, AttributeIndex
 from advinterp.errors import CheckpointError
 from advinterp.models.pooling_cnn import architecture_of, build_pooling_cnn, train_classifier

@@ -22,7 +22,7 @@ from advinterp.attacks.suite import (
     perturbation_norms,
     runner_up,
 )
-from advinterp.config.lan import LanAttacksConfig
+from advinterp.config.lan_attacks import LanAttacksConfig
 from advinterp.models.predict import predict
 from tests.attacks.toy import held_out, standard_toy_model
 

@@ -14,7 +14,7 @@ from advinterp.attacks.lan_examples import (
     write_lan_examples,
 )
 from advinterp.attacks.suite import ATTACKS, perturbation_norms
-from advinterp.config.lan import LanAttacksConfig
+from advinterp.config.lan_attacks import LanAttacksConfig
 from advinterp.data.batches import SplitBatches
 from advinterp.data.dataset import TEST
 from advinterp.models.classifier import build_classifier

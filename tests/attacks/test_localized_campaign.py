@@ -15,7 +15,7 @@ from advinterp.attacks.localized_campaign import (
     predict_rows,
     write_attacks,
 )
-from advinterp.config.localized import LocalizedAttackConfig
+from advinterp.config.localized_attack import LocalizedAttackConfig
 from advinterp.errors import ParamError
 from advinterp.store import write_array
 from tests.conftest import TINY_PARAMS

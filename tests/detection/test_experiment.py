@@ -10,8 +10,8 @@ import torch
 import zarr
 from zarr.storage import MemoryStore
 
-from advinterp.config.attributes import DetectorModelConfig, TrainDetectorConfig
 from advinterp.config.dataset import SyntheticConfig
+from advinterp.config.train_detector import DetectorModelConfig, TrainDetectorConfig
 from advinterp.data.dataset import TRAIN
 from advinterp.data.synthetic import generate
 from advinterp.detection.attribute_rcnn import build_detector, save_detector

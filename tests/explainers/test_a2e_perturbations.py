@@ -11,7 +11,7 @@ import torch
 
 from advinterp.analysis.spread import is_spread
 from advinterp.attacks.attack_to_explain import patch_box, visualise_perturbation
-from advinterp.config.a2e import A2EExplainConfig
+from advinterp.config.a2e_explain import A2EExplainConfig
 from advinterp.data.dataset import TEST
 from advinterp.errors import ParamError
 from advinterp.explainers.a2e_perturbation_figures import perturbation_figure, region_figure

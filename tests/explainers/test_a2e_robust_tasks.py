@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from advinterp.analysis.spread import is_spread
-from advinterp.config.a2e import A2ERobustConfig
+from advinterp.config.a2e_robust import A2ERobustConfig
 from advinterp.data.dataset import TEST, TRAIN, AttributeIndex, PartBoxes
 from advinterp.errors import CheckpointError, ParamError
 from advinterp.explainers.a2e_robust_figures import (

@@ -9,7 +9,7 @@ import pytest
 import torch
 import zarr
 
-from advinterp.config.localized import ExplainConfig
+from advinterp.config.explain import ExplainConfig
 from advinterp.data.adversarial import ChainLayout, ModelEntry
 from advinterp.errors import ParamError, StoreError
 from advinterp.explainers.image_sets import (

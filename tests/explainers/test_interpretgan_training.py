@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from advinterp.config.igan import IganGanParams, IganTrainConfig
+from advinterp.config.igan_train import IganGanParams, IganTrainConfig
 from advinterp.data.artifact import DatasetArtifact
 from advinterp.data.dataset import TEST, TRAIN, VAL, AttributeIndex
 from advinterp.errors import CheckpointError

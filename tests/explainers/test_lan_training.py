@@ -7,7 +7,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from advinterp.config.lan import LanTrainConfig
+from advinterp.config.lan_train import LanTrainConfig
 from advinterp.data.dataset import TEST
 from advinterp.explainers.lan import attention_masks
 from advinterp.explainers.lan_training import first_of_each_class, lan_training

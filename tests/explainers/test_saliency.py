@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from advinterp.config.localized import ExplainConfig
+from advinterp.config.explain import ExplainConfig
 from advinterp.explainers.protocol import ExampleSlice
 from advinterp.explainers.saliency import (
     SALIENCY_FORMS,

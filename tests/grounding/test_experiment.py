@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from advinterp.config.attributes import GroundConfig
+from advinterp.config.ground import GroundConfig
 from advinterp.data.dataset import AttributeIndex, PartBoxes
 from advinterp.detection.artifact import write_detections
 from advinterp.detection.attribute_rcnn import Detections

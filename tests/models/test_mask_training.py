@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from advinterp.config.lan import MaskClassifierConfig
+from advinterp.config.mask_classifier import MaskClassifierConfig
 from advinterp.data.batches import SplitBatches
 from advinterp.data.dataset import TEST, VAL
 from advinterp.models.mask_classifier import MaskClassifier

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advinterp.config.igan import IganTrainConfig
+from advinterp.config.igan_train import IganTrainConfig
 from advinterp.data.dataset import TEST, TRAIN, VAL
 from advinterp.errors import CheckpointError
 from advinterp.models.checkpoint import read_weights_file, save_classifier

@@ -7,7 +7,7 @@ import pytest
 import torch
 import zarr
 
-from advinterp.config.a2e import A2ESecondConfig
+from advinterp.config.a2e_second import A2ESecondConfig
 from advinterp.data.dataset import TEST, TRAIN, VAL
 from advinterp.models.classifier import build_classifier
 from advinterp.models.predict import predict

@@ -177,7 +177,7 @@ def test_fit_on_split_names_the_params_that_diverged():
     """The error names the schedule's section and its optimizer params (train.optimizer.lr)."""
     import zarr
 
-    from advinterp.config.classifier import TrainConfig
+    from advinterp.config.train import TrainConfig
     from advinterp.models.training import TrainingDivergedError, fit_on_split
 
     torch.manual_seed(0)

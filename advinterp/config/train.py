@@ -1,4 +1,4 @@
-"""The classifier f every method explains: training and feature extraction."""
+"""The ``train`` section of params.yaml: the classifier f (Gulshad et al.'s fine-tuned ResNet)."""
 
 from __future__ import annotations
 
@@ -40,11 +40,3 @@ class TrainConfig(Section):
         if len(self.mean) != len(self.std):
             raise ValueError("mean and std need the same length (one value per image channel)")
         return self
-
-
-class FeaturesConfig(Section):
-    """``features``: penultimate-layer features θ(x)."""
-
-    section: ClassVar[str | None] = "features"
-
-    batch_size: int = Field(128, ge=1)
