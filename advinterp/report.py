@@ -444,19 +444,23 @@ def _entry_paths(entries: list[Any] | None, item: Any = None) -> list[Path | Non
     return out
 
 
-def _foreach(whole: Mapping[str, Any], root: Path) -> tuple[list[Any], bool]:
+def _foreach(whole: Mapping[str, Any], root: Path, params: Path) -> tuple[list[Any], bool]:
     """A dvc.yaml stage's foreach items, and whether they are units rather than seeds.
 
     A seeded stage lists its seeds; a unit stage (``foreach: ${<section>.<key>}``, one
     run per value of a params list) has its items read off the files its runs wrote
     (its first output whose file name holds ``${item}``): the report shows what was
-    computed, as it reads the directories it depends on. [None] for a single run.
+    computed, as it reads the directories it depends on. Of those, only the values the
+    list in ``params`` (the dvc.yaml's params file) still names: DVC leaves a removed
+    run's files in place, and they are not results of these params. [None] for a
+    single run.
     """
     each = whole.get("foreach")
     if each is None:
         return [None], False
     if not isinstance(each, str):
         return list(each), False
+    listed = _listed(each, params)
     spec = whole.get("do", whole)
     for key in ("metrics", "outs", "plots"):
         for name in (str(next(iter(e)) if isinstance(e, dict) else e) for e in spec.get(key) or []):
@@ -465,8 +469,25 @@ def _foreach(whole: Mapping[str, Any], root: Path) -> tuple[list[Any], bool]:
                 continue
             found = [p.relative_to(root).as_posix() for p in root.glob(head + "*" + tail)]
             items = [f[len(head) : len(f) - len(tail)] for f in found]
+            items = [i for i in items if listed is None or i in listed]
             return sorted(items, key=_natural), True
     return [], True
+
+
+def _listed(each: str, params: Path) -> set[str] | None:
+    """The items DVC makes of ``${<section>.<key>}`` from ``params`` (each value as DVC
+    puts it into a path, ``str``), or None when the file or the key is not there."""
+    if not (each.startswith("${") and each.endswith("}")) or not params.is_file():
+        return None
+    try:
+        value: Any = yaml.safe_load(params.read_text())
+    except yaml.YAMLError as err:
+        raise StoreError(f"{params}: not valid YAML ({err})") from None
+    for part in each[2:-1].split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return {str(v) for v in value} if isinstance(value, list) else None
 
 
 def _natural(item: str) -> tuple[float, str]:
@@ -614,7 +635,7 @@ def read_sections(
         # A seeded stage (DVC foreach over seeds): every seed's metrics, the first's
         # figures. A unit stage (one run per value of a params list): every run's metrics
         # merged (each names its own model) and every run's curves.
-        items, units = _foreach(whole, root)
+        items, units = _foreach(whole, root, dvc_yaml.parent / "params.yaml")
         spec = whole.get("do", whole)
         meta = spec.get("meta") or {}
         if meta.get("gathers"):

@@ -272,6 +272,9 @@ def render(stages: list[Stage], deps: dict[str, list[str]]) -> str:
     for s in stages:
         gathered = [p for o in stages if not o.gathers for p in results_of(o)] if s.gathers else []
         entry = stage_entry(s, deps[s.name], gathered)
+        lists = [o.unit.param for o in stages if o.unit and not o.gathers] if s.gathers else []
+        if lists:  # which unit runs it shows: the values the lists name (advinterp.report)
+            entry["params"] = [*entry.get("params", []), *lists]
         doc["stages"][s.name] = entry if s.unit is None else unit_foreach(s, entry)
     return _text(doc)
 
@@ -441,14 +444,20 @@ def render_profile(
         else sorted({m.profile for m in made.values()}, key=lambda p: p.nested)
     )
     for s in runs:
-        gathered = []
+        gathered, lists = [], []
         if s.gathers:
             for other in shown_profiles:
                 for o in other.runs(stages):
                     if not o.gathers:
                         seeds = other.config.seeds if other.seeded(o) else (None,)
                         gathered += [p for sd in seeds for p in results_of(placed(o, other, sd))]
-        doc["stages"][s.name] = profile_entry(prof, s, code[s.name], made, gathered)
+                    if o.unit is not None and not o.gathers:
+                        key = o.unit.param
+                        lists.append({other.params: [key]} if other.nested else key)
+        entry = profile_entry(prof, s, code[s.name], made, gathered)
+        if lists:  # which unit runs it shows: the values the lists name (advinterp.report)
+            entry["params"] = [*entry.get("params", []), *lists]
+        doc["stages"][s.name] = entry
     header = HEADER
     if prof.nested:
         header += f"# Profile '{prof.config.name}' ({prof.params}): run it with `dvc repro {prof.dvc_yaml}`.\n"

@@ -722,6 +722,8 @@ def test_a_unit_stage_runs_once_per_value_of_its_list_param():
     # Readers depend on the directory every run writes into; the report on the metrics'.
     assert doc["stages"]["use"]["deps"] == ["stages/use.py", "artifacts/robust/models"]
     assert "artifacts/robust/metrics" in doc["stages"]["report"]["deps"]
+    # ...and on the list, which names the runs it shows (a removed value's files stay)
+    assert doc["stages"]["report"]["params"] == ["adv_train.eps"]
 
 
 def test_dvc_resolves_a_unit_stage_per_value_and_links_its_readers_to_every_run(tmp_path):

@@ -204,6 +204,24 @@ def test_a_unit_stage_shows_every_run_it_has_computed(tmp_path):
     assert drawn == ["artifacts/u/history/at_0.02.csv", "artifacts/u/history/at_0.1.csv"]
 
 
+def test_a_unit_stage_leaves_out_a_run_its_params_list_no_longer_names(tmp_path):
+    # DVC leaves a removed run's files in place: at_0.1 was computed, then 0.1 was taken
+    # out of adv_train.eps; the report shows the listed runs only.
+    stage = {
+        "foreach": "${adv_train.eps}",
+        "do": {"metrics": [{"artifacts/u/metrics/at_${item}.json": {"cache": False}}]},
+    }
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"u": stage}}))
+    for eps in ("0.1", "0.02"):
+        write_json(tmp_path / f"artifacts/u/metrics/at_{eps}.json", {f"at_{eps}": {"acc": 1}})
+    (tmp_path / "params.yaml").write_text("adv_train:\n  eps: [0.02, 0.06]\n")
+    (s,) = read_sections(tmp_path / "dvc.yaml")
+    assert s.metrics == {"at_0.02": {"acc": 1}}  # 0.06 is listed but not computed yet
+    (tmp_path / "params.yaml").write_text("adv_train:\n  eps: [0.1, 0.02]\n")
+    (s,) = read_sections(tmp_path / "dvc.yaml")
+    assert s.metrics == {"at_0.02": {"acc": 1}, "at_0.1": {"acc": 1}}
+
+
 def test_a_profile_draws_the_curves_the_default_dvc_yaml_declares(tmp_path):
     sections = read_profile_sections(_curved_repo(tmp_path))
     prof = next(s for s in sections if s.name == "p/s")
