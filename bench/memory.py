@@ -49,7 +49,7 @@ from flows.generate import (
     unit_argv,
     upstream,
 )
-from stages.stage import UNIT, Stage, render_unit
+from stages.stage import Stage, fill_unit, render_unit
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class World:
                 peak = 0.0
                 for value in stage.unit.values(self.params):
                     made = render_unit(value)
-                    filled = {f: Path(str(p).replace(UNIT, made)) for f, p in paths.items()}
+                    filled = {f: Path(fill_unit(str(p), made)) for f, p in paths.items()}
                     argv = unit_argv(stage, made)
                     peak = max(peak, run_stage(stage, self.params, filled, self.root, argv))
                 runs[stage.name] = peak, time.perf_counter() - start

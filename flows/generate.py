@@ -32,7 +32,7 @@ import yaml
 
 from advinterp.config.core import DEFAULT_PARAMS, ProfileConfig, load
 from advinterp.profiles import locate, seed_list
-from stages.stage import ABSENT, UNIT, Output, Stage, collection, render_unit
+from stages.stage import ABSENT, UNIT, Output, Stage, collection, fill_unit, render_unit
 
 log = logging.getLogger("advinterp.stages")
 
@@ -243,13 +243,13 @@ def unit_foreach(stage: Stage, entry: dict[str, Any]) -> dict[str, Any]:
     """A unit stage's dvc.yaml entry: ``foreach`` over its list param, each run given
     its value (``--<key> ${item}``) and writing its outputs with ``{unit}`` filled in."""
     assert stage.unit is not None
-    entry["cmd"] = entry["cmd"].replace(UNIT, ITEM)
+    entry["cmd"] = fill_unit(entry["cmd"], ITEM)
     for key in ("outs", "metrics", "plots"):
         if key in entry:
             entry[key] = [
-                e.replace(UNIT, ITEM)
+                fill_unit(e, ITEM)
                 if isinstance(e, str)
-                else {k.replace(UNIT, ITEM): v for k, v in e.items()}
+                else {fill_unit(k, ITEM): v for k, v in e.items()}
                 for e in entry[key]
             ]
     return {"foreach": f"${{{stage.unit.param}}}", "do": entry}
@@ -489,9 +489,7 @@ def run_outputs(name: str, stage: Stage) -> dict[str, str]:
     profile = name.split("/")[1] if ":" in name else None
     item = name.split("@")[1] if "@" in name else None
     if stage.unit is not None:
-        return {
-            f: locate(o.path.replace(UNIT, str(item)), profile) for f, o in stage.outputs.items()
-        }
+        return {f: locate(fill_unit(o.path, str(item)), profile) for f, o in stage.outputs.items()}
     return {f: locate(o.path, profile, item) for f, o in stage.outputs.items()}
 
 

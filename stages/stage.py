@@ -170,6 +170,12 @@ def render_unit(value: float) -> str:
     return str(float(value))
 
 
+def fill_unit(path: str, value: str) -> str:
+    """A unit output's ``path`` with ``value`` in place of ``{unit}``: one run's file
+    (``value`` from :func:`render_unit`), or dvc.yaml's template (``${item}``)."""
+    return path.replace(UNIT, value)
+
+
 def collection(path: str) -> str:
     """The directory that holds a unit output's files (``path`` itself for other outputs)."""
     return path.rsplit("/", 1)[0] if UNIT in path else path
@@ -324,7 +330,7 @@ class StageIO:
         if self._unit is not None:  # a declared default path still holds the placeholder
             value = render_unit(self._unit)
             self._paths = {
-                f: None if p is None else Path(str(p).replace(UNIT, value))
+                f: None if p is None else Path(fill_unit(str(p), value))
                 for f, p in self._paths.items()
             }
 

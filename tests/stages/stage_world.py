@@ -33,7 +33,7 @@ from flows.generate import (
     unit_argv,
     upstream,
 )
-from stages.stage import ABSENT, UNIT, Stage, collection, render_unit
+from stages.stage import ABSENT, Stage, collection, fill_unit, render_unit
 from tests.conftest import ROOT, tiny_params
 from tests.stages.stage_runner import StageRunner
 
@@ -152,7 +152,7 @@ def build_world(runner: StageRunner, root: Path, stages: list[Stage]) -> None:
                     f"building the tiny world: stage {stage.name} exited {code}:\n{err[-6000:]}"
                 )
             made = render_unit(value) if value is not None else ""
-            outs = [o.path.replace(UNIT, made) for o in stage.outputs.values()]
+            outs = [fill_unit(o.path, made) for o in stage.outputs.values()]
             missing = [p for p in outs if not (root / p).exists()]
             if missing:
                 raise WorldBuildError(
