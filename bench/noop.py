@@ -10,7 +10,7 @@ and as many outputs, where every directory (a zarr store) is one small file. Its
 ``dvc repro`` is what DVC itself needs to check this many runs, dependencies and params:
 the part of our time no change of our stores can remove.
 
-Takes ~1 min (the clone's checkout, and the peer's first repro).
+Takes ~2 min (the clone's checkout, five no-ops each, and the peer's first repro).
 """
 
 from __future__ import annotations
