@@ -25,6 +25,7 @@ import pandas as pd
 import yaml
 
 from advinterp.analysis.seed_tables import cell_text
+from advinterp.config.core import read_params
 from advinterp.errors import StoreError
 from advinterp.report_media import CurveData, Embedded, Series, compact_image, curve_svg
 from advinterp.store import read_json
@@ -479,10 +480,7 @@ def _listed(each: str, params: Path) -> set[str] | None:
     puts it into a path, ``str``), or None when the file or the key is not there."""
     if not (each.startswith("${") and each.endswith("}")) or not params.is_file():
         return None
-    try:
-        value: Any = yaml.safe_load(params.read_text())
-    except yaml.YAMLError as err:
-        raise StoreError(f"{params}: not valid YAML ({err})") from None
+    value: Any = read_params(params)
     for part in each[2:-1].split("."):
         if not isinstance(value, dict) or part not in value:
             return None
