@@ -16,7 +16,6 @@ Takes ~2 min (the clone's checkout, five no-ops each, and the peer's first repro
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import subprocess
 import sys
@@ -137,7 +136,8 @@ def run() -> list[Row]:
         theirs = _noop(floor)
     deps = sum(len(s.deps) for s in shapes)
     keys = sum(len(k) for s in shapes for _, k in s.params)
-    stores = len({p for s in shapes for p in s.deps if re.search(r"\.zarr$", p)})
+    touched = {p for s in shapes for p in s.deps} | {p for s in shapes for p, _ in s.outs}
+    stores = len({p for p in touched if p.endswith(".zarr")})
     shape = f"{len(shapes)} runs, {deps} file/directory deps, {keys} params keys"
     log.info("no-op: ours %.2f s, DVC floor for %s %.2f s", ours, shape, theirs)
     return [
